@@ -1,0 +1,78 @@
+"""Gradio glue shared by the tabs: turning library errors into messages a user can read.
+
+Only the tabs import this module; library code raises advdemo.errors exceptions and never
+imports gradio.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from advdemo.errors import InputError, ModelUnavailable
+
+log = logging.getLogger("advdemo")
+
+UNEXPECTED = (
+    "Something went wrong on the server while handling this request ({kind}). "
+    "It has been logged; other users are not affected. Try again or change the settings."
+)
+
+
+def _as_gradio_error(exc: BaseException) -> gr.Error:
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, InputError | ModelUnavailable):
+        return gr.Error(str(exc), title="Cannot do that")
+    log.exception("unexpected error in a callback", exc_info=exc)
+    return gr.Error(UNEXPECTED.format(kind=type(exc).__name__), title="Server error")
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Gradio callback so every failure reaches the user as a clear message.
+
+    InputError / ModelUnavailable messages are shown as they are; anything else is logged
+    with its traceback and answered with a generic message (never a stack trace in the UI).
+    Works for plain functions and for generators (streaming callbacks).
+    """
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise _as_gradio_error(exc) from exc
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise _as_gradio_error(exc) from exc
+
+    return wrapper
+
+
+# Queue lanes. Heavy model work (attacks, CycleGAN, inversion) shares one lane so two such
+# jobs never fight over the CPU's two cores; light work (a slider's 64×64 face) has its own
+# lane and is never stuck behind a long attack.
+HEAVY_LANE = {"concurrency_id": "heavy", "concurrency_limit": 1}
+LIGHT_LANE = {"concurrency_id": "light", "concurrency_limit": 2}
+
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "$", "right": "$", "display": False},
+]
+
+
+def explanation(markdown: str, **kwargs: Any) -> gr.Markdown:
+    """A Markdown block that renders $inline$ and $$display$$ LaTeX."""
+    return gr.Markdown(markdown, latex_delimiters=LATEX, **kwargs)

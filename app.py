@@ -29,6 +29,23 @@ BASE_CSS = """
 """
 
 
+def models_markdown() -> str:
+    rows = [
+        f"| `{m['name']}` | {m['title']} | "
+        f"{'offline' if m['offline'] else 'downloaded on first use'} | {m['source']} | "
+        f"{m['licence']} |"
+        for m in inference.catalogue()
+    ]
+    head = "| name | model | availability | source | licence |\n|---|---|---|---|---|\n"
+    return head + "\n".join(rows)
+
+
+def list_models() -> list[dict]:
+    """Every model the app knows: name (to pass to the other endpoints), task, whether it
+    works offline, its source and its licence."""
+    return inference.catalogue()
+
+
 def build_demo() -> gr.Blocks:
     """Build the whole app. Tests call this too, then launch it on a free port."""
     with gr.Blocks(title="advdemo: adversarial examples and GANs", analytics_enabled=False) as demo:
@@ -37,6 +54,9 @@ def build_demo() -> gr.Blocks:
             for tab in TABS:
                 with gr.Tab(tab.TITLE, id=tab.TAB_ID):
                     tab.build()
+        with gr.Accordion("Models, their sources and licences", open=False):
+            gr.Markdown(models_markdown())
+        gr.api(list_models, api_name="models", queue=False)
     demo.queue(default_concurrency_limit=1, max_size=256)
     return demo
 

@@ -422,6 +422,23 @@ def names(task: Task | None = None, *, builtin_only: bool = False) -> list[str]:
     ]
 
 
+def catalogue() -> list[dict[str, str | bool | None]]:
+    """Every registry entry as plain data: what it is, where it comes from, its licence."""
+    return [
+        {
+            "name": s.name,
+            "title": s.title,
+            "task": s.task,
+            "offline": s.builtin,
+            "source": s.source,
+            "licence": s.licence,
+            "reverse": s.reverse,
+            "description": s.description,
+        }
+        for s in REGISTRY.values()
+    ]
+
+
 def spec(name: str) -> ModelSpec:
     try:
         return REGISTRY[name]

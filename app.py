@@ -26,7 +26,28 @@ explanation and a *try this* line; every figure of the lecture is one or two cli
 
 BASE_CSS = """
 .advdemo-pixelated img { image-rendering: pixelated; }
+#advdemo-header { align-items: center; }
+#lecture-toggle { max-width: 15em; }
+/* Lecture mode: large type and nothing but the demo, for a projector at the back of a hall. */
+body.lecture-mode .gradio-container {
+  --text-xs: 14px; --text-sm: 17px; --text-md: 21px; --text-lg: 25px; --text-xl: 30px;
+  --text-xxl: 38px; --block-label-text-size: 18px; --block-title-text-size: 20px;
+  --prose-text-size: 21px; --button-large-text-size: 22px; --button-small-text-size: 18px;
+  max-width: 100% !important;
+}
+body.lecture-mode .lecture-hide, body.lecture-mode footer { display: none !important; }
 """
+
+# Runs once when the page loads: ?lecture=1 in the address turns lecture mode on.
+PAGE_JS = """
+() => {
+  if (new URLSearchParams(window.location.search).get("lecture") === "1") {
+    document.body.classList.add("lecture-mode");
+  }
+}
+"""
+
+TOGGLE_LECTURE_JS = "() => { document.body.classList.toggle('lecture-mode'); }"
 
 
 def models_markdown() -> str:
@@ -49,12 +70,17 @@ def list_models() -> list[dict]:
 def build_demo() -> gr.Blocks:
     """Build the whole app. Tests call this too, then launch it on a free port."""
     with gr.Blocks(title="advdemo: adversarial examples and GANs", analytics_enabled=False) as demo:
-        gr.Markdown(HEADER)
+        with gr.Row(elem_id="advdemo-header"):
+            gr.Markdown(HEADER, elem_classes="lecture-hide")
+            lecture = gr.Button("Lecture mode: large text", elem_id="lecture-toggle", size="sm")
+        lecture.click(None, js=TOGGLE_LECTURE_JS, api_visibility="private")
         with gr.Tabs():
             for tab in TABS:
                 with gr.Tab(tab.TITLE, id=tab.TAB_ID):
                     tab.build()
-        with gr.Accordion("Models, their sources and licences", open=False):
+        with gr.Accordion(
+            "Models, their sources and licences", open=False, elem_classes="lecture-hide"
+        ):
             gr.Markdown(models_markdown())
         gr.api(list_models, api_name="models", queue=False)
     demo.queue(default_concurrency_limit=1, max_size=256)
@@ -65,17 +91,23 @@ def page_css() -> str:
     return BASE_CSS + "".join(getattr(tab, "CSS", "") for tab in TABS)
 
 
+def launch_options() -> dict:
+    """What launch() needs besides host and port; the tests launch with the same."""
+    return {
+        "max_file_size": MAX_FILE_SIZE,
+        "ssr_mode": False,
+        "css": page_css(),
+        "js": PAGE_JS,
+        "theme": gr.themes.Soft(),
+    }
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     checkpoints.ensure_builtin()  # fetches what is missing, or exits saying which command to run
     demo = build_demo()
     inference.warm_up_in_background()
-    demo.launch(
-        max_file_size=MAX_FILE_SIZE,
-        ssr_mode=False,
-        css=page_css(),
-        theme=gr.themes.Soft(),
-    )
+    demo.launch(**launch_options())
 
 
 if __name__ == "__main__":

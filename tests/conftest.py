@@ -38,9 +38,7 @@ def app_url():
         server_port=_free_port(),
         prevent_thread_lock=True,
         quiet=True,
-        ssr_mode=False,
-        max_file_size=app_module.MAX_FILE_SIZE,
-        css=app_module.page_css(),
+        **app_module.launch_options(),
     )
     yield url.rstrip("/")
     demo.close()

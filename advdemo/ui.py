@@ -16,6 +16,11 @@ import gradio as gr
 
 from advdemo.errors import InputError, ModelUnavailable
 
+try:  # Hugging Face Spaces install `spaces`; on a ZeroGPU Space, spaces.GPU lends a GPU per call
+    import spaces
+except ImportError:
+    spaces = None
+
 log = logging.getLogger("advdemo")
 
 UNEXPECTED = (
@@ -59,6 +64,12 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise _as_gradio_error(exc) from exc
 
     return wrapper
+
+
+def on_gpu(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a heavy callback for ZeroGPU: spaces.GPU where the `spaces` package is importable
+    (it does nothing off ZeroGPU hardware), the function itself everywhere else."""
+    return fn if spaces is None else spaces.GPU(fn)
 
 
 # Queue lanes. Heavy model work (attacks, CycleGAN, inversion) shares one lane so two such

@@ -1,0 +1,248 @@
+"""Vector arithmetic on face codes and GAN inversion: pure functions, no Gradio."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from advdemo import arithmetic as ar
+from advdemo import inference
+from advdemo.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def G():
+    return inference.face_generator()
+
+
+def code_list(seed: int) -> list[float]:
+    return ar.seed_code(seed).tolist()
+
+
+# --------------------------------------------------------------------------- codes
+
+
+def test_seed_codes_are_the_generators_own(G):
+    for seed in (0, 1, 4242, ar.MAX_SEED):
+        assert torch.equal(ar.seed_code(seed), G.sample_z(seed, 1)[0])
+
+
+def test_slot_mixes_seeds_and_explicit_codes():
+    codes = ar.parse_slot("A", [3, code_list(5), "7", 9.0])
+    assert codes.shape == (4, ar.NZ)
+    assert torch.equal(codes[0], ar.seed_code(3))
+    assert torch.allclose(codes[1], ar.seed_code(5))
+    assert torch.equal(codes[2], ar.seed_code(7))
+    assert torch.equal(codes[3], ar.seed_code(9))
+    assert torch.equal(ar.parse_slot("A", 12), ar.seed_code(12)[None])  # a lone seed
+
+
+def test_average_is_the_mean_code():
+    z = torch.stack([ar.seed_code(s) for s in (1, 2, 3)])
+    assert torch.allclose(ar.average(z), (z[0] + z[1] + z[2]) / 3)
+    assert torch.equal(ar.average(z[:1]), z[0])
+    with pytest.raises(ValueError):
+        ar.average(torch.empty(0, ar.NZ))
+
+
+def test_a_minus_a_plus_c_is_c():
+    out = ar.vector_arithmetic([11, 12, 13], [11, 12, 13], [21, 22])
+    mean_c = (ar.seed_code(21) + ar.seed_code(22)) / 2
+    assert torch.allclose(out.result, mean_c, atol=1e-6)
+
+
+def test_arithmetic_identities():
+    a, b, c = [1, 2, 3], [4, 5], [6, 7, 8, 9]
+    out = ar.vector_arithmetic(a, b, c)
+    mean = lambda seeds: torch.stack([ar.seed_code(s) for s in seeds]).mean(0)  # noqa: E731
+    assert torch.allclose(out.result, mean(a) - mean(b) + mean(c), atol=1e-6)
+    assert torch.allclose(out.means, torch.stack([mean(a), mean(b), mean(c)]), atol=1e-6)
+    # A and C play the same role: swapping them changes nothing
+    assert torch.allclose(ar.vector_arithmetic(c, b, a).result, out.result, atol=1e-6)
+    # A − B + B = A
+    assert torch.allclose(ar.vector_arithmetic(a, b, b).result, mean(a), atol=1e-6)
+    # single picks pair up the first k = min(len) picks of each slot
+    assert out.singles.shape == (2, ar.NZ)
+    for i in range(2):
+        expect = ar.seed_code(a[i]) - ar.seed_code(b[i]) + ar.seed_code(c[i])
+        assert torch.allclose(out.singles[i], expect, atol=1e-6)
+
+
+def test_averaging_brings_the_norm_back_to_the_shell():
+    """Why averaging matters beyond identity: a − b + c of single codes has norm ≈ √3·√nz."""
+    singles, averaged = [], []
+    for t in range(40):
+        seeds = [list(range(100 * t + 10 * s, 100 * t + 10 * s + 3)) for s in range(3)]
+        out = ar.vector_arithmetic(*seeds)
+        singles.append(float(out.singles[0].norm()))
+        averaged.append(float(out.result.norm()))
+    typical = ar.typical_norm()
+    assert abs(sum(singles) / 40 / typical - math.sqrt(3)) < 0.1
+    assert abs(sum(averaged) / 40 / typical - 1) < 0.1
+
+
+def test_normalise_puts_results_on_the_typical_norm():
+    out = ar.vector_arithmetic([1, 2], [3, 4], [5, 6], normalise=True)
+    assert out.normalised
+    assert math.isclose(float(out.result.norm()), 10.0, rel_tol=1e-5)
+    assert torch.allclose(out.singles.norm(dim=-1), torch.full((2,), 10.0), rtol=1e-5)
+    raw = ar.vector_arithmetic([1, 2], [3, 4], [5, 6])
+    cos = torch.cosine_similarity(out.result, raw.result, dim=0)
+    assert cos > 0.9999  # same direction
+
+
+# --------------------------------------------------------------------------- noise grid
+
+
+def test_noise_grid_is_deterministic_per_seed_and_centred_on_the_result():
+    z = ar.seed_code(5)
+    g1, g2 = ar.noise_grid(z, 0.25, seed=3), ar.noise_grid(z, 0.25, seed=3)
+    assert g1.shape == (ar.GRID**2, ar.NZ)
+    assert torch.equal(g1, g2)
+    assert not torch.equal(g1, ar.noise_grid(z, 0.25, seed=4))
+    assert torch.equal(g1[ar.GRID**2 // 2], z)
+    assert torch.equal(ar.noise_grid(z, 0.0, seed=3), z.expand(9, -1))
+    spread = (g1 - z).pow(2).sum(0).div(8).sqrt().mean()  # per-entry std over the 8 noisy ones
+    assert 0.18 < float(spread) < 0.32
+
+
+def test_arithmetic_grid_uses_its_noise_settings():
+    a = ar.vector_arithmetic([1], [2], [3], noise_scale=0.5, noise_seed=9)
+    b = ar.vector_arithmetic([1], [2], [3], noise_scale=0.5, noise_seed=9)
+    assert torch.equal(a.grid, b.grid)
+    assert torch.equal(a.grid, ar.noise_grid(a.result, 0.5, 9))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([], "is empty"),
+        (None, "is empty"),
+        (list(range(ar.MAX_PICKS + 1)), f"at most {ar.MAX_PICKS}"),
+        (code_list(1), "wrap it in a list"),
+        ([1.5], "whole number"),
+        ([-1], "at least 0"),
+        ([2**40], "at most"),
+        (["abc"], "must be a number"),
+        ([float("nan")], "finite"),
+        ([True], "must be a seed"),
+        ([{"seed": 1}], "must be a seed"),
+        ([[0.1] * 99], "exactly 100"),
+        ([[float("nan")] * 100], "NaN or infinite"),
+        ([[float("inf")] + [0.0] * 99], "NaN or infinite"),
+        ([[50.0] * 100], "within ±10"),
+        ([[0.1] * 99 + ["x"]], "numbers only"),
+        ({"A": [1]}, "must be a list"),
+        ("1,2,3", "must be a list"),
+    ],
+)
+def test_bad_slots_get_clear_messages(items, message):
+    with pytest.raises(InputError, match=message) as info:
+        ar.vector_arithmetic(items, [1], [2])
+    assert "Slot A" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("scale", "seed", "message"),
+    [
+        (float("nan"), 0, "Noise scale"),
+        (float("inf"), 0, "Noise scale"),
+        (-0.1, 0, "at least 0"),
+        (ar.MAX_NOISE + 1, 0, "at most"),
+        ("lots", 0, "Noise scale"),
+        (0.25, -3, "Noise seed"),
+        (0.25, 0.5, "whole number"),
+    ],
+)
+def test_bad_noise_settings_get_clear_messages(scale, seed, message):
+    with pytest.raises(InputError, match=message):
+        ar.vector_arithmetic([1], [2], [3], noise_scale=scale, noise_seed=seed)
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def test_render_decodes_everything_in_one_batch(G):
+    calls = []
+
+    def generate(z):
+        calls.append(z.shape[0])
+        return G.generate(z)
+
+    out = ar.vector_arithmetic([1, 2, 3], [4, 5], [6, 7, 8])
+    pics = ar.render(out, generate)
+    k = 2
+    assert calls == [3 + 1 + k + 9 + 3 * k]
+    assert pics.mean_faces.shape == (3, 3, 64, 64)
+    assert pics.result_face.shape == (3, 64, 64)
+    assert pics.single_faces.shape == (k, 3, 64, 64)
+    assert pics.grid_faces.shape == (9, 3, 64, 64)
+    assert torch.allclose(pics.result_face, pics.grid_faces[4])  # exact result in the centre
+    assert torch.allclose(pics.result_face, G.generate(out.result[None])[0], atol=1e-5)
+    assert pics.grid.size == (3 * 192 + 2 * 4, 3 * 192 + 2 * 4)
+    assert pics.averaged.height == 192 and pics.averaged.width > 4 * 192
+    assert pics.singles.height > k * 64
+
+
+def test_tile_and_upscale_keep_pixels():
+    x = torch.rand(5, 3, 4, 4)
+    big = ar.upscale(x, 3)
+    assert big.shape == (5, 3, 12, 12)
+    assert torch.equal(big[:, :, ::3, ::3], x)
+    t = ar.tile(x, 2, pad=1)
+    assert t.shape == (3, 3 * 4 + 2, 2 * 4 + 1)
+    assert torch.equal(t[:, 5:9, 5:9], x[3])
+    assert torch.all(t[:, 10:, 5:] == 1.0)  # the missing sixth tile is background
+
+
+# --------------------------------------------------------------------------- inversion
+
+
+def test_face_crop_takes_the_centre_square():
+    from PIL import Image
+
+    wide = Image.new("RGB", (300, 100), (255, 0, 0))
+    wide.paste((0, 0, 255), (100, 0, 200, 100))  # blue centre square, red sides
+    wide.paste((0, 255, 0), (100, 0, 150, 50))  # some structure inside it
+    x = ar.face_crop(wide)
+    assert x.shape == (1, 3, 64, 64)
+    assert float(x[0, 0].max()) < 0.1  # no red from the sides got in
+    with pytest.raises(InputError, match="flat colour"):
+        ar.face_crop(Image.new("RGB", (80, 80), (120, 120, 120)))
+
+
+def test_inversion_recovers_a_generated_face(G):
+    target = G.generate(G.sample_z(777, 1))
+    snapshots = list(ar.inversion(G, target, steps=30, restarts=2, candidates=16, every=10, seed=1))
+    assert [s.step for s in snapshots] == [10, 20, 30]
+    final = snapshots[-1]
+    assert final.done and not snapshots[0].done
+    assert final.code.shape == (ar.NZ,) and torch.isfinite(final.code).all()
+    assert final.reconstruction.shape == (1, 3, 64, 64)
+    assert len(final.history) == 31
+    assert final.mse < final.history[0] / 4  # the descent did the work, not the restarts
+    assert final.psnr > 20
+    # the code is a real code: decoding it again gives the reconstruction
+    again = G.generate(final.code[None])
+    assert torch.allclose(again, final.reconstruction, atol=1e-4)
+    assert float(final.code.abs().max()) <= ar.MAX_CODE_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"steps": 0}, "at least 1"),
+        ({"steps": 10**6}, "at most"),
+        ({"restarts": float("nan")}, "finite"),
+        ({"seed": -1}, "at least 0"),
+    ],
+)
+def test_inversion_validates_its_settings(G, kwargs, message):
+    target = G.generate(G.sample_z(1, 1))
+    with pytest.raises(InputError, match=message):
+        ar.invert(G, target, **kwargs)

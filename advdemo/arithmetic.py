@@ -12,10 +12,13 @@ found by `invert`).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from numbers import Integral, Real
+from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
@@ -184,6 +187,101 @@ def vector_arithmetic(
     return Arithmetic(picks, means, result, singles, grid, bool(normalise))
 
 
+# --------------------------------------------------------------------------- presets
+
+LABELS_PATH = Path(__file__).resolve().parent / "data" / "face_labels.json"
+
+
+@cache
+def face_labels() -> dict:
+    """The hand-labelled exemplar seeds of the latent tabs (advdemo/data/face_labels.json)."""
+    return json.loads(LABELS_PATH.read_text(encoding="utf-8"))
+
+
+def labelled(conditions: dict[str, bool], part: str = "attributes") -> list[int]:
+    """Seeds labelled with every condition, e.g. {"man": True, "glasses": False}.
+
+    part: "attributes" (the sets directions and presets are built from) or "heldout" (only
+    ever used to measure).
+    """
+    sets = face_labels()[part]
+    chosen: set[int] | None = None
+    for attribute, positive in conditions.items():
+        if attribute not in sets:
+            raise KeyError(f"no labels for {attribute!r}; known: {', '.join(sets)}")
+        seeds = set(sets[attribute]["positive" if positive else "negative"])
+        chosen = seeds if chosen is None else chosen & seeds
+    return sorted(chosen or ())
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One lecture-ready A − B + C: slot names, three labelled exemplars per slot.
+
+    The exemplars were chosen by eye from the labelled seeds that satisfy each slot's
+    conditions (frontal, clearly showing the attribute), as the DCGAN paper chose three
+    exemplars per concept; tests check they still satisfy the conditions.
+    """
+
+    key: str
+    title: str  # the button's label
+    names: tuple[str, str, str]  # slot names A, B, C
+    conditions: tuple[dict[str, bool], dict[str, bool], dict[str, bool]]
+    seeds: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+    expect: dict[str, bool]  # the attributes the result should carry
+    note: str  # one line for the UI: what to look for
+
+
+PRESETS: tuple[Preset, ...] = (
+    Preset(
+        key="glasses",
+        title="Glasses: man with glasses − man + woman",
+        names=("man with glasses", "man without glasses", "woman without glasses"),
+        conditions=(
+            {"man": True, "glasses": True},
+            {"man": True, "glasses": False},
+            {"man": False, "glasses": False},
+        ),
+        seeds=((92, 135, 163), (57, 124, 129), (45, 104, 182)),
+        expect={"man": False, "glasses": True},
+        note="The DCGAN paper's example: the glasses survive, the face turns towards the "
+        "woman's. Compare the single-pick rows: one exemplar each is far less reliable.",
+    ),
+    Preset(
+        key="smile",
+        title="Smile: smiling woman − neutral woman + neutral man",
+        names=("smiling woman", "neutral woman", "neutral man"),
+        conditions=(
+            {"man": False, "smile": True},
+            {"man": False, "smile": False},
+            {"man": True, "smile": False},
+        ),
+        seeds=((45, 130, 190), (104, 125, 337), (52, 57, 129)),
+        expect={"man": True, "smile": True},
+        note="The smile is carried over to a man's face: look at the mouth corners and teeth.",
+    ),
+    Preset(
+        key="dark_hair",
+        title="Hair: dark-haired man − fair-haired man + fair-haired woman",
+        names=("dark-haired man", "fair-haired man", "fair-haired woman"),
+        conditions=(
+            {"man": True, "dark_hair": True},
+            {"man": True, "dark_hair": False},
+            {"man": False, "dark_hair": False},
+        ),
+        seeds=((52, 57, 114), (19, 96, 211), (26, 244, 317)),
+        expect={"man": False, "dark_hair": True},
+        note="Hair colour is a large, easy direction: the fair-haired woman turns dark-haired.",
+    ),
+)
+
+
+def preset(key: str) -> Preset:
+    """The preset called `key` (InputError listing the known ones otherwise)."""
+    errors.choice("Preset", key, [p.key for p in PRESETS])
+    return next(p for p in PRESETS if p.key == key)
+
+
 # --------------------------------------------------------------------------- pictures
 
 
@@ -289,7 +387,7 @@ def render(arith: Arithmetic, generate: Callable[[Tensor], Tensor]) -> Pictures:
         grid_faces=grid,
         averaged=equation_rows(averaged_row, factor=3),
         grid=to_image(tile(grid, GRID, pad=4, factor=3)),
-        singles=equation_rows(single_rows, factor=1, gap=20),
+        singles=equation_rows(single_rows, factor=2, gap=40),
     )
 
 

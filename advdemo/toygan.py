@@ -35,6 +35,11 @@ MAX_SEED = 2**32 - 1
 # beyond anything a plot can show); the trainer stops and says so.
 BLOW_UP_LIMIT = 1e6
 
+# One request may play at most this much work: steps × (k + 1) updates × batch samples.
+# About ten seconds on this machine's two cores; a long run at batch 256, k = 1 fits 100,000 steps.
+MAX_RUN_WORK = 250_000_000
+MAX_RUN_STEPS = 100_000
+
 NOISE_BLOCK = 1 << 16  # normals drawn per refill of the trainer's noise buffer
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -142,6 +147,23 @@ def make_config(**settings: object) -> tuple[ToyGanConfig, list[str]]:
     if config.batch < 8:
         notes.append(f"With a batch of {config.batch} every gradient is very noisy.")
     return config, notes
+
+
+def run_work(config: ToyGanConfig, steps: int) -> int:
+    """How much a run costs, in sample evaluations: steps × (k + 1) player updates × batch."""
+    return steps * (config.k_d + 1) * max(config.batch, 64)  # small batches cost their overhead
+
+
+def check_run_length(config: ToyGanConfig, steps: object) -> int:
+    """Validate a number of steps to play in one go; InputError if it is too much work."""
+    steps = whole("number of steps", steps, lo=1, hi=MAX_RUN_STEPS)
+    if run_work(config, steps) > MAX_RUN_WORK:
+        fits = max(1, MAX_RUN_WORK // run_work(config, 1))
+        raise InputError(
+            f"{steps:,} steps with k = {config.k_d} and batch {config.batch} are too much work "
+            f"for one request. Use at most {fits:,} steps, or a smaller batch or k."
+        )
+    return steps
 
 
 @dataclass(frozen=True)

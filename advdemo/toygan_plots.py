@@ -71,6 +71,22 @@ def _figure(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure(data=data, layout={"template": TEMPLATE, **layout}, _validate=False)
 
 
+def _legend_below(columns: int | None = None) -> dict:
+    """A legend in the bottom margin, clear of the x-axis title; in columns if asked."""
+    legend = {
+        "orientation": "h",
+        "x": 0,
+        "xanchor": "left",
+        "y": 0,
+        "yanchor": "bottom",
+        "yref": "container",
+        "font": {"size": 12},
+    }
+    if columns:
+        legend |= {"entrywidth": 1.0 / columns - 0.01, "entrywidthmode": "fraction"}
+    return legend
+
+
 def _f32(values) -> np.ndarray:
     """float32 array: plotly sends it as base64 binary, half the bytes of float64, same picture."""
     return np.asarray(values, dtype=np.float32)
@@ -92,7 +108,7 @@ def x_range(trainer: ToyGanTrainer) -> tuple[float, float]:
     return math.floor(lo), math.ceil(hi)
 
 
-def game_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
+def game_figure(trainer: ToyGanTrainer, height: int = 440) -> go.Figure:
     """Real and generated densities, the current generated batch, D(x), D*(x) and D = 1/2."""
     c = trainer.config
     lo, hi = x_range(trainer)
@@ -113,7 +129,7 @@ def game_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
             "y": _f32(batch_density),
             "width": width,
             "marker": {"color": FAKE, "opacity": 0.22, "line": {"width": 0}},
-            "name": "current generated batch",
+            "name": "current batch of G(z)",
             "hoverinfo": "skip",
         },
         {
@@ -122,7 +138,7 @@ def game_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
             "y": _f32(density_real),
             "mode": "lines",
             "line": {"color": REAL, "dash": "dot", "width": 3},
-            "name": f"real data p_data = N({c.mu:g}, {c.sigma:g}²)",
+            "name": f"real data N({c.mu:g}, {c.sigma:g}²)",
         },
         {
             "type": "scatter",
@@ -130,7 +146,7 @@ def game_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
             "y": _f32(density_fake),
             "mode": "lines",
             "line": {"color": FAKE, "width": 3},
-            "name": f"generator p_g = N(θ = {trainer.theta:.2f}, 1)",
+            "name": f"generator N({trainer.theta:.2f}, 1)",
         },
         {
             "type": "scatter",
@@ -139,7 +155,7 @@ def game_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
             "yaxis": "y2",
             "mode": "lines",
             "line": {"color": DISC, "dash": "dash", "width": 3},
-            "name": "discriminator D(x)",
+            "name": "D(x)",
         },
         {
             "type": "scatter",
@@ -148,12 +164,12 @@ def game_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
             "yaxis": "y2",
             "mode": "lines",
             "line": {"color": OPTIMAL, "dash": "dashdot", "width": 2},
-            "name": "optimal D*(x) for this G",
+            "name": "optimal D*(x)",
         },
     ]
     layout = {
         "height": height,
-        "margin": {"l": 60, "r": 60, "t": 50, "b": 90},
+        "margin": {"l": 60, "r": 60, "t": 50, "b": 105},
         "font": FONT,
         "title": {
             "text": (
@@ -203,7 +219,7 @@ def game_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
                 "font": {"color": GUIDE, "size": 12},
             }
         ],
-        "legend": {"orientation": "h", "x": 0, "y": -0.17, "yanchor": "top"},
+        "legend": _legend_below(columns=2),
         "uirevision": "toy-gan-game",
     }
     return _figure(data, layout)
@@ -254,7 +270,7 @@ def js_history(trainer: ToyGanTrainer, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def timeline_figure(trainer: ToyGanTrainer, height: int = 330) -> go.Figure:
+def timeline_figure(trainer: ToyGanTrainer, height: int = 340) -> go.Figure:
     """Three panels over training steps: both losses; theta and the target mu; JS(p_data, p_g)."""
     c = trainer.config
     n = trainer.history.size
@@ -356,21 +372,22 @@ def timeline_figure(trainer: ToyGanTrainer, height: int = 330) -> go.Figure:
             "xanchor": "right",
             "yanchor": "bottom",
             "font": {"color": GUIDE, "size": 11},
+            "bgcolor": "rgba(255, 255, 255, 0.75)",
         }
         return line, label
 
     guides = [
-        guide("", d_eq, "J(D) at D = 1/2: 2 ln 2"),
-        guide("", g_eq, f"J(G) at D = 1/2: {'' if g_eq > 0 else '−'}ln 2"),
+        guide("", d_eq, "J(D) → 2 ln 2"),
+        guide("", g_eq, f"J(G) → {'' if g_eq > 0 else '−'}ln 2"),
         guide("3", LN2, "ln 2: no overlap"),
     ]
     titles = [("", "losses"), ("2", "generator θ vs target μ"), ("3", "JS divergence (nats)")]
     domains = {"": [0.0, 0.29], "2": [0.355, 0.645], "3": [0.71, 1.0]}
     layout = {
         "height": height,
-        "margin": {"l": 50, "r": 20, "t": 40, "b": 80},
+        "margin": {"l": 50, "r": 20, "t": 40, "b": 95},
         "font": FONT,
-        "legend": {"orientation": "h", "x": 0, "y": -0.25, "yanchor": "top"},
+        "legend": _legend_below(),
         "shapes": [line for line, _ in guides],
         "annotations": [label for _, label in guides]
         + [
@@ -454,7 +471,7 @@ def _arrows(
     return xs.ravel(), ys.ravel()
 
 
-def phase_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
+def phase_figure(trainer: ToyGanTrainer, height: int = 440) -> go.Figure:
     """The (theta, w) plane: the expected simultaneous-gradient field and the run's path."""
     c = trainer.config
     (t_lo, t_hi), (w_lo, w_hi) = phase_ranges(trainer)
@@ -485,7 +502,7 @@ def phase_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
             "y": _f32(arrow_y),
             "mode": "lines",
             "line": {"color": "#9aa7b8", "width": 1.3},
-            "name": "expected step from each (θ, w)",
+            "name": f"field at b = {trainer.b:.2f}",
             "hoverinfo": "skip",
         },
         {
@@ -504,7 +521,7 @@ def phase_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
             "y": _f32(w_path[recent:]),
             "mode": "lines",
             "line": {"color": "#7b3294", "width": 2},
-            "name": f"path (last {min(n, TRAIL_STEPS)} steps)",
+            "name": f"path (last {min(n, TRAIL_STEPS)})",
         },
         {
             "type": "scatter",
@@ -512,7 +529,7 @@ def phase_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
             "y": [0.0],
             "mode": "markers",
             "marker": {"symbol": "star", "size": 16, "color": REAL},
-            "name": "equilibrium θ = μ, w = 0",
+            "name": "equilibrium",
         },
         {
             "type": "scatter",
@@ -525,16 +542,16 @@ def phase_figure(trainer: ToyGanTrainer, height: int = 420) -> go.Figure:
     ]
     layout = {
         "height": height,
-        "margin": {"l": 60, "r": 20, "t": 50, "b": 90},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 105},
         "font": FONT,
         "title": {
-            "text": f"phase portrait (θ, w); arrows at the current b = {trainer.b:.2f}",
+            "text": "phase portrait: G's θ against D's w",
             "x": 0.01,
             "font": {"size": 15},
         },
         "xaxis": {"title": {"text": "θ (generator)"}, "range": [t_lo, t_hi], "zeroline": False},
         "yaxis": {"title": {"text": "w (slope of D)"}, "range": [w_lo, w_hi]},
-        "legend": {"orientation": "h", "x": 0, "y": -0.17, "yanchor": "top"},
+        "legend": _legend_below(columns=2),
         "uirevision": "toy-gan-phase",
     }
     return _figure(data, layout)

@@ -408,7 +408,7 @@ def test_game_figure_shows_the_current_state():
     np.testing.assert_allclose(
         traces["optimal"].y, d_star(x, c.mu, c.sigma, trainer.theta), atol=1e-6
     )
-    np.testing.assert_allclose(traces["discriminator"].y, trainer.discriminator(x), atol=1e-6)
+    np.testing.assert_allclose(traces["D(x)"].y, trainer.discriminator(x), atol=1e-6)
     np.testing.assert_allclose(traces["generator"].y, p_g(x, trainer.theta), atol=1e-6)
     assert f"{trainer.theta:.2f}" in traces["generator"].name
     # The histogram integrates to the share of the batch inside the plotted range (~1).

@@ -10,4 +10,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-TABS: list[ModuleType] = []
+from advdemo.tabs import toy_gan
+
+TABS: list[ModuleType] = [toy_gan]

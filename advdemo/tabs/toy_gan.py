@@ -1,0 +1,476 @@
+"""The "1-D GAN" tab: the G/D game on Gaussian data, trained live in the browser.
+
+Layout and wiring only: the game is advdemo.toygan, the figures advdemo.toygan_plots. Each
+browser session owns its trainer through gr.State. Play switches on a gr.Timer; each tick
+plays a few training steps and redraws. A tick is not sent while the previous one is still
+pending, and the browser's timer waits while it is busy drawing, so frames never pile up on
+a slow machine: the animation slows down instead of falling behind (a generator that pushes
+frames at a fixed rate was measured to fall minutes behind on a busy 2-core machine).
+Settings changed while it plays take effect at the next frame; the initial theta and the seed
+wait for Reset, unless nothing has been played yet.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from advdemo import ui
+from advdemo.errors import choice, whole
+from advdemo.toygan import (
+    DEFAULT_PRESET,
+    MAX_BATCH,
+    MAX_K,
+    MAX_LR,
+    MAX_RUN_STEPS,
+    MAX_SEED,
+    PRESETS,
+    ToyGanConfig,
+    ToyGanTrainer,
+    check_run_length,
+    make_config,
+    run_work,
+)
+from advdemo.toygan_plots import game_figure, phase_figure, timeline_figure
+
+TITLE = "1-D GAN"
+TAB_ID = "toy-gan"
+
+FRAME_SECONDS = 0.1  # at most ~10 frames/s; a busy browser gets fewer (see the module note)
+MAX_STEPS_PER_FRAME = 500
+FRAME_WORK = 3_000_000  # most sample evaluations per frame, so heavy settings stay fluid
+# Ticks, "Step once" and the API share one lane; a tick is ~30 ms of work, so a handful of
+# lanes serves a room full of students.
+GAME_LANE = {"concurrency_id": "toy_gan", "concurrency_limit": 4}
+# Play, pause and settings changes must get through at once, even while ticks queue.
+INSTANT = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
+
+SETTING_KEYS = (
+    "mu",
+    "sigma",
+    "theta0",
+    "lr_d",
+    "lr_g",
+    "optimizer",
+    "batch",
+    "k_d",
+    "g_loss",
+    "update",
+    "seed",
+)
+OPTIMIZER_CHOICES = [("SGD", "sgd"), ("Adam (β₁ = 0.5)", "adam")]
+G_LOSS_CHOICES = [
+    ("non-saturating: −log D(G(z))", "non_saturating"),
+    ("saturating: log(1 − D(G(z)))", "saturating"),
+]
+UPDATE_CHOICES = [
+    ("alternating (k D steps, then G)", "alternating"),
+    ("simultaneous (both from the same point)", "simultaneous"),
+]
+
+EXPLANATION = r"""
+### The game in one dimension
+Real data are single numbers drawn from $\mathcal{N}(\mu, \sigma^2)$. The generator owns one
+parameter: it draws $z \sim \mathcal{N}(0, 1)$ and outputs $G(z) = z + \theta$, so its samples
+follow $\mathcal{N}(\theta, 1)$. The discriminator is a logistic regression with two parameters,
+$D(x) = \mathrm{sigmoid}(w x + b)$, read as "the probability that $x$ is real".
+
+**D's cost**, minimised over $w, b$: cross-entropy with label 1 for the $m$ real samples and 0
+for the $m$ generated ones,
+$$J^{(D)} = -\frac{1}{m}\sum_{i=1}^{m} \log D\big(x^{(i)}\big)
+  - \frac{1}{m}\sum_{i=1}^{m} \log\Big(1 - D\big(G(z^{(i)})\big)\Big).$$
+
+**G's cost**, minimised over $\theta$, comes in two versions:
+* *saturating* (the original minimax game, G just flips the sign of the term it can change):
+  $J^{(G)} = \frac{1}{m}\sum_i \log\big(1 - D(G(z^{(i)}))\big)$. Its gradient is
+  $-w \cdot \overline{D(G(z))}$: when D confidently calls every fake a fake, $D(G(z)) \approx 0$
+  and G gets almost no signal, exactly when it needs one most.
+* *non-saturating*: $J^{(G)} = -\frac{1}{m}\sum_i \log D\big(G(z^{(i)})\big)$. Same goal, but
+  its gradient $-w \cdot \overline{1 - D(G(z))}$ is largest while G is losing.
+
+**The best D for the current G** is $D^*(x) = \dfrac{p_{data}(x)}{p_{data}(x) + p_g(x)}$ (red
+dash-dot curve). Once $p_g = p_{data}$ it equals $\tfrac12$ everywhere: the best any
+discriminator can do is toss a coin. That is the equilibrium, where $J^{(D)} = 2\ln 2$.
+Against $D^*$ the game's value is $-\ln 4 + 2\,\mathrm{JS}(p_{data} \,\|\, p_g)$, which is why
+the Jensen–Shannon divergence is plotted: it measures how far G still is from the data.
+
+**Can this little D reach $D^*$?** The log-odds of $D^*$ are
+$$\log\frac{p_{data}(x)}{p_g(x)} = -\frac{(x-\mu)^2}{2\sigma^2} - \log\sigma
+  + \frac{(x-\theta)^2}{2}.$$
+With $\sigma = 1$ the $x^2$ terms cancel and what is left is a straight line,
+$(\mu - \theta)\,x + \frac{\theta^2 - \mu^2}{2}$, so the logistic D matches $D^*$ exactly with
+$w = \mu - \theta$ and $b = \frac{\theta^2 - \mu^2}{2}$. With $\sigma \ne 1$ an $x^2$ term remains
+and no $w x + b$ can follow it: D would need a quadratic feature. It then settles at $\tfrac12$
+with $\theta = \mu$ even though the two spreads differ (try the σ = 2 preset).
+
+**One training step** is k gradient steps on $J^{(D)}$ followed by one on $J^{(G)}$, each on a
+fresh mini-batch (*alternating*), or one of each computed at the same point (*simultaneous*).
+The phase portrait shows the plane of $\theta$ and $w$; each arrow is where the expected
+(whole-distribution) gradients of both players would push from that point, with $b$ at its
+current value, and the purple path is where the run actually went.
+"""
+
+
+@dataclass
+class ToyGanSession:
+    """One browser session's game: the trainer and how to play it."""
+
+    trainer: ToyGanTrainer
+    started_with: ToyGanConfig  # theta0 and seed take effect only in a new trainer
+    steps_per_frame: int
+    budget: int
+    notes: list[str] = field(default_factory=list)
+    playing: bool = False
+
+
+def _playback(steps_per_frame: object, budget: object) -> tuple[int, int]:
+    return (
+        whole("steps per frame", steps_per_frame, lo=1, hi=MAX_STEPS_PER_FRAME),
+        whole("step budget", budget, lo=1, hi=MAX_RUN_STEPS),
+    )
+
+
+def _new_session(values: tuple, steps_per_frame: object, budget: object) -> ToyGanSession:
+    config, notes = make_config(**dict(zip(SETTING_KEYS, values, strict=True)))
+    spf, budget = _playback(steps_per_frame, budget)
+    return ToyGanSession(ToyGanTrainer(config), config, spf, budget, notes)
+
+
+def _synced(
+    session: ToyGanSession | None, values: tuple, steps_per_frame: object, budget: object
+) -> ToyGanSession:
+    """The session under the current controls: carried on, or fresh if nothing was played yet."""
+    if session is None or (session.trainer.steps_done == 0 and not session.playing):
+        return _new_session(values, steps_per_frame, budget)
+    config, notes = make_config(**dict(zip(SETTING_KEYS, values, strict=True)))
+    spf, budget = _playback(steps_per_frame, budget)
+    start = session.started_with
+    if (config.theta0, config.seed) != (start.theta0, start.seed):
+        notes.append("The new initial θ and seed take effect when you press Reset.")
+    with session.trainer.lock:
+        session.trainer.reconfigure(config)
+    session.steps_per_frame, session.budget, session.notes = spf, budget, notes
+    return session
+
+
+def _steps_this_frame(session: ToyGanSession) -> int:
+    """The requested steps per frame, capped so that one frame stays about 0.1 s of work."""
+    per_step = run_work(session.trainer.config, 1)
+    return max(1, min(session.steps_per_frame, FRAME_WORK // per_step))
+
+
+def _fmt(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def _status(session: ToyGanSession, headline: str) -> str:
+    t = session.trainer
+    c = t.config
+    summary = t.summary()
+    lines = [
+        f"**{headline}** · step {t.steps_done:,} of {session.budget:,} · "
+        f"θ = {t.theta:.3f} (target μ = {c.mu:g}) · D: w = {t.w:.3f}, b = {t.b:.3f} · "
+        f"J(D) = {_fmt(t.d_loss)}, J(G) = {_fmt(t.g_loss)} · "
+        f"JS = {summary['js_divergence']:.4f} nats"
+    ]
+    capped = _steps_this_frame(session)
+    if capped < session.steps_per_frame:
+        lines.append(
+            f"At batch {c.batch} and k = {c.k_d}, playback runs {capped} steps per frame "
+            f"(not {session.steps_per_frame}) to keep the picture moving smoothly."
+        )
+    lines += session.notes
+    if t.diverged:
+        lines.append(f"⚠️ {t.diverged}")
+    return "\n\n".join(lines)
+
+
+def _frame(session: ToyGanSession, headline: str) -> tuple:
+    """(state, game, phase portrait, training curves, status, numbers) for the outputs."""
+    t = session.trainer
+    with t.lock:
+        return (
+            session,
+            game_figure(t),
+            phase_figure(t),
+            timeline_figure(t),
+            _status(session, headline),
+            t.summary(),
+        )
+
+
+def _finished_headline(session: ToyGanSession) -> str | None:
+    t = session.trainer
+    if t.diverged:
+        return "Diverged"
+    if t.steps_done >= session.budget:
+        return "Step budget reached: raise it to play on, or Reset"
+    return None
+
+
+NO_CHANGE = gr.skip()
+
+
+# --- callbacks ------------------------------------------------------------------------------
+
+
+@ui.friendly
+def play(session, *controls):
+    """Start the timer from the current controls (or say why there is nothing to play)."""
+    session = _synced(session, controls[:-2], *controls[-2:])
+    finished = _finished_headline(session)
+    session.playing = finished is None
+    if finished:
+        return (*_frame(session, finished), gr.Timer(active=False))
+    return (*_frame(session, "Playing"), gr.Timer(active=True))
+
+
+@ui.friendly
+def tick(session):
+    """One frame while playing: a few training steps, then the figures."""
+    if session is None or not session.playing:  # a tick that was in flight when Pause came
+        return (NO_CHANGE,) * 6 + (gr.Timer(active=False),)
+    t = session.trainer
+    with t.lock:
+        t.run(min(_steps_this_frame(session), max(0, session.budget - t.steps_done)))
+    finished = _finished_headline(session)
+    if finished:
+        session.playing = False
+        return (*_frame(session, finished), gr.Timer(active=False))
+    return (*_frame(session, "Playing"), NO_CHANGE)
+
+
+@ui.friendly
+def pause(session):
+    if session is None:
+        return (NO_CHANGE,) * 6 + (gr.Timer(active=False),)
+    session.playing = False
+    return (*_frame(session, "Paused"), gr.Timer(active=False))
+
+
+@ui.friendly
+def stop(session):
+    """Stop the animation (before a run that replaces it)."""
+    if session is not None:
+        session.playing = False
+    return gr.Timer(active=False)
+
+
+@ui.friendly
+def one_step(session, *controls):
+    session = _synced(session, controls[:-2], *controls[-2:])
+    session.playing = False
+    with session.trainer.lock:
+        session.trainer.step()
+    k = session.trainer.config.k_d
+    what = "one D step and one G step" if k == 1 else f"{k} D steps and one G step"
+    headline = "Diverged" if session.trainer.diverged else f"Stepped: {what}"
+    return (*_frame(session, headline), gr.Timer(active=False))
+
+
+@ui.friendly
+def reset(*controls):
+    session = _new_session(controls[:-2], *controls[-2:])
+    return (*_frame(session, "Ready: press ▶ Play"), gr.Timer(active=False))
+
+
+@ui.friendly
+def apply_settings(session, *controls):
+    """A control changed: carry the run on under the new settings and redraw (if paused)."""
+    session = _synced(session, controls[:-2], *controls[-2:])
+    if session.playing:  # the next tick draws the new state anyway
+        with session.trainer.lock:
+            status = _status(session, "Playing")
+        return (session, NO_CHANGE, NO_CHANGE, NO_CHANGE, status, NO_CHANGE)
+    idle = "Ready: press ▶ Play" if session.trainer.steps_done == 0 else "Paused"
+    return _frame(session, _finished_headline(session) or idle)
+
+
+@ui.friendly
+def choose_preset(key):
+    preset = PRESETS[choice("preset", key, list(PRESETS))]
+    values = tuple(preset.settings[k] for k in SETTING_KEYS)
+    session = _new_session(values, preset.steps_per_frame, preset.steps)
+    look_for = f"**What to look for.** {preset.look_for}"
+    return (
+        *values,
+        preset.steps_per_frame,
+        preset.steps,
+        look_for,
+        *_frame(session, f"Preset “{preset.label}”: press ▶ Play"),
+        gr.Timer(active=False),
+    )
+
+
+@ui.friendly
+def run_steps(
+    mu,
+    sigma,
+    theta0,
+    lr_d,
+    lr_g,
+    optimizer,
+    batch,
+    k_d,
+    g_loss,
+    update,
+    seed,
+    steps,
+    progress=gr.Progress(),
+):
+    """Play `steps` rounds of a fresh game from these settings; return figures and final state.
+
+    The API behind "Run the whole budget now" (api_name "toy_gan"): settings as in the
+    controls (optimizer 'sgd' | 'adam', g_loss 'non_saturating' | 'saturating', update
+    'alternating' | 'simultaneous'), at most 100,000 steps. Returns the game figure, the
+    phase portrait, the training curves, a status line and the final numbers as a dict.
+    """
+    values = (mu, sigma, theta0, lr_d, lr_g, optimizer, batch, k_d, g_loss, update, seed)
+    config, notes = make_config(**dict(zip(SETTING_KEYS, values, strict=True)))
+    steps = check_run_length(config, steps)
+    session = ToyGanSession(ToyGanTrainer(config), config, 1, steps, notes)
+    chunk = max(1, min(steps, 2_000_000 // run_work(config, 1)))
+    t = session.trainer
+    while t.steps_done < steps and not t.diverged:
+        progress((t.steps_done, steps), desc="training", unit="steps")
+        t.run(min(chunk, steps - t.steps_done))
+    headline = "Diverged" if t.diverged else f"Done: played {t.steps_done:,} steps"
+    return _frame(session, headline)
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+def build() -> None:
+    preset = PRESETS[DEFAULT_PRESET]
+    s = preset.settings
+    first = _new_session(tuple(s[k] for k in SETTING_KEYS), preset.steps_per_frame, preset.steps)
+    state = gr.State(None)
+    timer = gr.Timer(FRAME_SECONDS, active=False)
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            preset_box = gr.Dropdown(
+                choices=[(p.label, key) for key, p in PRESETS.items()],
+                value=DEFAULT_PRESET,
+                label="Preset",
+                elem_id="toy-gan-preset",
+            )
+            look_for = gr.Markdown(f"**What to look for.** {preset.look_for}")
+            with gr.Row():
+                play_btn = gr.Button(
+                    "▶ Play", variant="primary", min_width=80, elem_id="toy-gan-play"
+                )
+                pause_btn = gr.Button("❚❚ Pause", min_width=80, elem_id="toy-gan-pause")
+            with gr.Row():
+                step_btn = gr.Button("Step once", min_width=80, elem_id="toy-gan-step")
+                reset_btn = gr.Button("↺ Reset", min_width=80, elem_id="toy-gan-reset")
+            with gr.Accordion("Data and generator", open=True):
+                mu = gr.Slider(-10, 10, s["mu"], step=0.1, label="μ: mean of the real data")
+                sigma = gr.Slider(0.1, 5, s["sigma"], step=0.1, label="σ: spread of the real data")
+                theta0 = gr.Slider(
+                    -10, 10, s["theta0"], step=0.1, label="initial θ (takes effect at Reset)"
+                )
+                seed = gr.Number(
+                    s["seed"],
+                    label="seed (takes effect at Reset)",
+                    precision=0,
+                    minimum=0,
+                    maximum=MAX_SEED,
+                )
+            with gr.Accordion("Training", open=True):
+                with gr.Row():
+                    lr_d = gr.Number(
+                        s["lr_d"], label="D learning rate", minimum=0, maximum=MAX_LR, step=0.01
+                    )
+                    lr_g = gr.Number(
+                        s["lr_g"], label="G learning rate", minimum=0, maximum=MAX_LR, step=0.01
+                    )
+                g_loss = gr.Radio(G_LOSS_CHOICES, value=s["g_loss"], label="generator loss")
+                update = gr.Radio(UPDATE_CHOICES, value=s["update"], label="updates")
+                optimizer = gr.Radio(OPTIMIZER_CHOICES, value=s["optimizer"], label="optimiser")
+                k_d = gr.Slider(1, MAX_K, s["k_d"], step=1, label="k: D steps per G step")
+                batch = gr.Slider(1, MAX_BATCH, s["batch"], step=1, label="batch size")
+            with gr.Accordion("Playback", open=False):
+                steps_per_frame = gr.Slider(
+                    1,
+                    MAX_STEPS_PER_FRAME,
+                    preset.steps_per_frame,
+                    step=1,
+                    label="steps per frame (10 frames per second)",
+                )
+                budget = gr.Number(
+                    preset.steps,
+                    label="step budget (Play stops here)",
+                    precision=0,
+                    minimum=1,
+                    maximum=MAX_RUN_STEPS,
+                )
+                run_btn = gr.Button("Run the whole budget now", elem_id="toy-gan-run")
+
+        with gr.Column(scale=3):
+            status = gr.Markdown(
+                _status(first, "Ready: press ▶ Play"), label="status", elem_id="toy-gan-status"
+            )
+            with gr.Row(equal_height=False):
+                game_plot = gr.Plot(
+                    game_figure(first.trainer),
+                    label="game",
+                    show_label=False,
+                    scale=3,
+                    elem_id="toy-gan-game",
+                )
+                phase_plot = gr.Plot(
+                    phase_figure(first.trainer),
+                    label="phase_portrait",
+                    show_label=False,
+                    scale=2,
+                    elem_id="toy-gan-phase",
+                )
+            timeline_plot = gr.Plot(
+                timeline_figure(first.trainer),
+                label="training_curves",
+                show_label=False,
+                elem_id="toy-gan-timeline",
+            )
+            with gr.Accordion("The numbers (what the toy_gan API returns)", open=False):
+                summary = gr.JSON(first.trainer.summary(), label="final_state", show_label=False)
+            ui.explanation(EXPLANATION)
+
+    settings = [mu, sigma, theta0, lr_d, lr_g, optimizer, batch, k_d, g_loss, update, seed]
+    controls = [*settings, steps_per_frame, budget]
+    frame = [state, game_plot, phase_plot, timeline_plot, status, summary]
+
+    play_btn.click(play, [state, *controls], [*frame, timer], **INSTANT)
+    timer.tick(
+        tick,
+        [state],
+        [*frame, timer],
+        show_progress="hidden",
+        api_visibility="private",
+        **GAME_LANE,
+    )
+    pause_btn.click(pause, [state], [*frame, timer], **INSTANT)
+    step_btn.click(one_step, [state, *controls], [*frame, timer], **INSTANT)
+    reset_btn.click(reset, controls, [*frame, timer], **INSTANT)
+    preset_box.input(choose_preset, [preset_box], [*controls, look_for, *frame, timer], **INSTANT)
+    run_btn.click(stop, [state], [timer], **INSTANT)
+    run_btn.click(
+        run_steps,
+        [*settings, budget],
+        frame,
+        api_name="toy_gan",
+        show_progress="full",
+        **GAME_LANE,
+    )
+    # Live settings: sliders and radios as they move, typed numbers when the field is left.
+    live = dict(fn=apply_settings, inputs=[state, *controls], outputs=frame, **INSTANT)
+    for control in (mu, sigma, theta0, k_d, batch, steps_per_frame):
+        control.release(trigger_mode="always_last", **live)
+    for control in (optimizer, g_loss, update):
+        control.input(**live)
+    for control in (lr_d, lr_g, seed, budget):
+        control.submit(**live)
+        control.blur(**live)

@@ -1,0 +1,204 @@
+"""Vector-arithmetic figures: one click → slot updated (server and in Chromium), the A − B + C
+result, and GAN inversion, each beside a baseline measured in the same run.
+
+    .venv/bin/python -m benchmarks.bench_arithmetic [--no-browser] [--clicks 20]
+
+Server time is the pick callback itself (add a seed, decode the slot's picks and their average
+in one batch); the browser figure is a real click on the gallery until the slot's new average
+face has loaded, through Gradio's queue, on the tab launched alone on a free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import time
+
+import torch
+
+from benchmarks.common import Row, format_table, interleaved, median_ms
+
+TARGET_CLICK_MS = 200.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_rows() -> list[Row]:
+    from advdemo import inference
+    from advdemo.tabs import arithmetic as tab
+
+    G = inference.face_generator()
+    one = G.sample_z(0, 1)
+    seeds = list(range(100, 108))
+    variants = {
+        "generator, 1 face": lambda: G.generate(one),
+        "pick into an empty slot": lambda: tab._add_to_active("A", ([], [], []), 7),
+        "pick, 3rd face": lambda: tab._add_to_active("A", (seeds[:2], [], []), 7),
+        "pick, 8th face": lambda: tab._add_to_active("A", (seeds[:7], [], []), 7),
+        "A − B + C, 3 picks each, all pictures": lambda: tab.compute(
+            seeds[:3], seeds[3:6], seeds[5:8], 0.25, 0, False
+        ),
+    }
+    times = interleaved(variants, repeats=20)
+    base = median_ms(times["generator, 1 face"])
+    rows = [Row("generator alone: 1 face", base, "ms")]
+    for name in ("pick into an empty slot", "pick, 3rd face", "pick, 8th face"):
+        value = median_ms(times[name])
+        rows.append(
+            Row(
+                f"click → slot updated, server: {name}",
+                value,
+                "ms",
+                base,
+                "1 face",
+                f"≤ {TARGET_CLICK_MS:.0f} ms",
+                value <= TARGET_CLICK_MS,
+            )
+        )
+    rows.append(
+        Row(
+            "compute A − B + C (3 picks each; 25 faces decoded, 3 pictures)",
+            median_ms(times["A − B + C, 3 picks each, all pictures"]),
+            "ms",
+            base,
+            "1 face",
+        )
+    )
+    return rows
+
+
+def inversion_rows(steps: int) -> list[Row]:
+    from advdemo import arithmetic as ar
+    from advdemo import inference
+
+    G = inference.face_generator()
+    target = G.generate(G.sample_z(4242, 1))
+    z = G.sample_z(1, 3).requires_grad_(True)
+
+    def one_step() -> None:  # what each inversion step costs at its core: 3 codes, fwd + bwd
+        with torch.enable_grad():
+            ((G(z) - target) ** 2).mean().backward()
+
+    step_ms = median_ms(interleaved({"step": one_step}, repeats=10)["step"])
+    t0 = time.perf_counter()
+    result = ar.invert(G, target, steps=steps, device=inference.device())
+    total = time.perf_counter() - t0
+    return [
+        Row(
+            f"inversion, {steps} steps × 3 restarts (PSNR {result.psnr:.1f} dB)",
+            total * 1000,
+            "ms",
+            step_ms * steps,
+            f"{steps} × bare fwd+bwd",
+        )
+    ]
+
+
+def browser_rows(clicks: int) -> list[Row]:
+    os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
+    import gradio as gr
+    from playwright.sync_api import sync_playwright
+
+    from advdemo.tabs import arithmetic as tab
+
+    with gr.Blocks() as demo:
+        with gr.Tab(tab.TITLE, id=tab.TAB_ID):
+            tab.build()
+        # baseline: a Gradio round trip that does no work (same queue, same page)
+        echo_button = gr.Button("echo", elem_id="bench-echo")
+        echo_out = gr.Textbox(elem_id="bench-echo-out")
+        echo_button.click(lambda: f"{time.perf_counter():.6f}", None, echo_out, api_name="echo")
+    demo.queue(default_concurrency_limit=1, max_size=256)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1",
+        server_port=_free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        css=tab.CSS,
+    )
+    samples: list[float] = []
+    echo: list[float] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=os.environ.get("ADVDEMO_CHROMIUM", "/usr/bin/chromium"),
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("#arith-gallery .thumbnail-item")
+            thumbs = page.locator("#arith-gallery .thumbnail-item")
+            avg_src = (
+                "() => { const i = document.querySelector('#arith-avg-a img');"
+                " return i ? i.src : ''; }"
+            )
+            echo_value = "() => document.querySelector('#bench-echo-out textarea').value"
+            for i in range(clicks + 2):  # the first two warm the path up
+                if i % 7 == 0:
+                    page.locator("#arith-clear-a").click()
+                    page.wait_for_function(
+                        "!document.querySelector('#arith-picks-a .thumbnail-item')"
+                    )
+                before = page.evaluate(avg_src)
+                t0 = time.perf_counter()
+                thumbs.nth(i % 32).click()
+                page.wait_for_function(
+                    "(before) => { const i = document.querySelector('#arith-avg-a img');"
+                    " return i && i.src !== before && i.complete && i.naturalWidth > 0; }",
+                    arg=before,
+                    timeout=10_000,
+                )
+                if i >= 2:
+                    samples.append(time.perf_counter() - t0)
+                before = page.evaluate(echo_value)
+                t0 = time.perf_counter()
+                page.locator("#bench-echo").click()
+                page.wait_for_function(
+                    f"(before) => ({echo_value})() !== before", arg=before, timeout=10_000
+                )
+                if i >= 2:
+                    echo.append(time.perf_counter() - t0)
+            browser.close()
+    finally:
+        demo.close()
+    value = statistics.median(samples) * 1000
+    return [
+        Row(
+            f"click → slot's average face loaded in Chromium (median of {len(samples)})",
+            value,
+            "ms",
+            statistics.median(echo) * 1000,
+            "Gradio round trip doing nothing",
+            f"≤ {TARGET_CLICK_MS:.0f} ms",
+            value <= TARGET_CLICK_MS,
+        )
+    ]
+
+
+def measure(browser: bool = True, clicks: int = 20, steps: int = 150) -> list[Row]:
+    rows = server_rows()
+    if browser:
+        rows += browser_rows(clicks)
+    return rows + inversion_rows(steps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=150)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    rows = measure(not args.no_browser, args.clicks, args.steps)
+    print(format_table(rows, "Vector arithmetic"))
+
+
+if __name__ == "__main__":
+    main()

@@ -88,8 +88,9 @@ $$J^{(D)} = -\frac{1}{m}\sum_{i=1}^{m} \log D\big(x^{(i)}\big)
 **G's cost**, minimised over $\theta$, comes in two versions:
 * *saturating* (the original minimax game, G just flips the sign of the term it can change):
   $J^{(G)} = \frac{1}{m}\sum_i \log\big(1 - D(G(z^{(i)}))\big)$. Its gradient is
-  $-w \cdot \overline{D(G(z))}$: when D confidently calls every fake a fake, $D(G(z)) \approx 0$
-  and G gets almost no signal, exactly when it needs one most.
+  $-w \cdot \overline{D(G(z))}$ (a bar is the mean over the batch): when D confidently calls
+  every fake a fake, $D(G(z)) \approx 0$ and G gets almost no signal, exactly when it needs
+  one most.
 * *non-saturating*: $J^{(G)} = -\frac{1}{m}\sum_i \log D\big(G(z^{(i)})\big)$. Same goal, but
   its gradient $-w \cdot \overline{1 - D(G(z))}$ is largest while G is losing.
 

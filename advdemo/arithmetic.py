@@ -12,13 +12,10 @@ found by `invert`).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from numbers import Integral, Real
-from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
@@ -33,6 +30,7 @@ MAX_SEED = 2**32 - 1
 MAX_CODE_ENTRY = 10.0  # N(0, 1) entries beyond ±6 never occur; ±10 leaves room for edits
 MAX_NOISE = 2.0
 GRID = 3  # the noise grid is GRID × GRID, the exact result in the centre
+MAX_SINGLE_ROWS = 4  # single-pick equations drawn; more rows would only repeat the point
 
 SLOT_NAMES = ("A", "B", "C")
 SLOT_SIGNS = (+1, -1, +1)  # A − B + C
@@ -189,13 +187,12 @@ def vector_arithmetic(
 
 # --------------------------------------------------------------------------- presets
 
-LABELS_PATH = Path(__file__).resolve().parent / "data" / "face_labels.json"
 
-
-@cache
 def face_labels() -> dict:
     """The hand-labelled exemplar seeds of the latent tabs (advdemo/data/face_labels.json)."""
-    return json.loads(LABELS_PATH.read_text(encoding="utf-8"))
+    from advdemo.face_attributes import labels
+
+    return labels()
 
 
 def labelled(conditions: dict[str, bool], part: str = "attributes") -> list[int]:
@@ -272,6 +269,25 @@ PRESETS: tuple[Preset, ...] = (
         seeds=((52, 57, 114), (19, 96, 211), (26, 244, 317)),
         expect={"man": False, "dark_hair": True},
         note="Hair colour is a large, easy direction: the fair-haired woman turns dark-haired.",
+    ),
+    Preset(
+        key="glasses8",
+        title="Glasses again, with 8 exemplars per slot",
+        names=("men with glasses", "men without glasses", "women without glasses"),
+        conditions=(
+            {"man": True, "glasses": True},
+            {"man": True, "glasses": False},
+            {"man": False, "glasses": False},
+        ),
+        seeds=(
+            (92, 135, 163, 185, 334, 341, 551, 646),
+            (57, 124, 129, 52, 121, 114, 270, 272),
+            (45, 104, 182, 47, 122, 125, 130, 180),
+        ),
+        expect={"man": False, "glasses": True},
+        note="More exemplars average away more of each face's own quirks, so A − B is a "
+        "steadier glasses direction: it puts glasses on new faces far more reliably than "
+        "three exemplars do.",
     ),
 )
 
@@ -356,7 +372,7 @@ class Pictures:
 
     mean_faces: Tensor  # (3, 3, 64, 64): G(mean A), G(mean B), G(mean C)
     result_face: Tensor  # (3, 64, 64)
-    single_faces: Tensor  # (k, 3, 64, 64)
+    single_faces: Tensor  # (k, 3, 64, 64), k ≤ MAX_SINGLE_ROWS
     grid_faces: Tensor  # (GRID², 3, 64, 64)
     averaged: Image.Image  # the equation  Ā − B̄ + C̄ = result
     grid: Image.Image  # the noise grid, large
@@ -368,14 +384,14 @@ def render(arith: Arithmetic, generate: Callable[[Tensor], Tensor]) -> Pictures:
 
     generate: codes (B, nz) -> images (B, 3, H, W) in [0, 1] (FaceGenerator.generate).
     """
-    k = arith.singles.shape[0]
+    k = min(arith.singles.shape[0], MAX_SINGLE_ROWS)
     picks_first = torch.stack([p[:k] for p in arith.picks], dim=1).reshape(3 * k, -1)
     codes = torch.cat(
-        [arith.means, arith.result[None], arith.singles, arith.grid, picks_first], dim=0
+        [arith.means, arith.result[None], arith.singles[:k], arith.grid, picks_first], dim=0
     )
     faces = generate(codes)
     means, result = faces[:3], faces[3]
-    singles = faces[4 : 4 + k]
+    singles = faces[4 : 4 + k]  # the first k single-pick results
     grid = faces[4 + k : 4 + k + GRID * GRID]
     firsts = faces[4 + k + GRID * GRID :].reshape(k, 3, *faces.shape[1:])
     averaged_row = torch.cat([means, result[None]])[None]  # (1, 4, 3, H, W)

@@ -246,3 +246,95 @@ def test_inversion_validates_its_settings(G, kwargs, message):
     target = G.generate(G.sample_z(1, 1))
     with pytest.raises(InputError, match=message):
         ar.invert(G, target, **kwargs)
+
+
+# --------------------------------------------------------------------------- presets
+
+
+@pytest.mark.parametrize("p", ar.PRESETS, ids=lambda p: p.key)
+def test_presets_use_labelled_exemplars_and_say_what_to_expect(p):
+    heldout = {
+        s for v in ar.face_labels()["heldout"].values() for s in v["positive"] + v["negative"]
+    }
+    for conditions, seeds in zip(p.conditions, p.seeds, strict=True):
+        assert 3 <= len(seeds) <= ar.MAX_PICKS
+        assert len(set(seeds)) == len(seeds)
+        assert set(seeds) <= set(ar.labelled(conditions)), (p.key, conditions, seeds)
+        assert not set(seeds) & heldout  # held-out faces only ever measure
+    a, b, c = p.conditions
+    # the attribute A and B differ in comes from A; everything else from C
+    derived = {k: (a[k] if a[k] != b[k] else c[k]) for k in a}
+    assert p.expect == derived
+    assert sum(a[k] != b[k] for k in a) == 1  # A − B isolates one attribute
+    assert ar.preset(p.key) is p
+    with pytest.raises(InputError, match="Preset"):
+        ar.preset("no such preset")
+
+
+def _carries(codes: torch.Tensor, expect: dict[str, bool]) -> float:
+    """Fraction of codes whose faces carry every expected attribute by the issue-4 probes."""
+    from advdemo import face_attributes as fa
+
+    scores = fa.attribute_scores(codes)
+    ok = torch.ones(codes.shape[0], dtype=torch.bool)
+    for attribute, wanted in expect.items():
+        ok &= (scores[attribute] > 0.5) if wanted else (scores[attribute] < 0.5)
+    return float(ok.float().mean())
+
+
+@pytest.fixture(scope="module")
+def preset_rates():
+    """How often each preset's A − B, added to held-out faces of C's kind, gives the expected
+    attributes, against random baselines. Printed with -s; the report quotes these."""
+    gen = torch.Generator().manual_seed(0)
+    random_codes = torch.randn(2000, ar.NZ, generator=gen)
+    rates = {}
+    for p in ar.PRESETS:
+        a, b = (torch.stack([ar.seed_code(s) for s in seeds]) for seeds in p.seeds[:2])
+        offset = ar.average(a) - ar.average(b)
+        heldout_c = torch.stack([ar.seed_code(s) for s in ar.labelled(p.conditions[2], "heldout")])
+        n = heldout_c.shape[0]
+        triples = torch.stack(
+            [heldout_c[torch.randperm(n, generator=gen)[:3]].mean(0) for _ in range(100)]
+        )
+        directions = torch.randn(50, ar.NZ, generator=gen)
+        directions *= offset.norm() / directions.norm(dim=1, keepdim=True)
+        own = ar.vector_arithmetic(*(list(s) for s in p.seeds))
+        grids = torch.cat([ar.noise_grid(own.result, 0.25, seed) for seed in range(10)])
+        rates[p.key] = {
+            "n_heldout": n,
+            "preset + held-out single": _carries(offset + heldout_c, p.expect),
+            "preset + held-out triples": _carries(offset + triples, p.expect),
+            "preset itself, noise grids": _carries(grids, p.expect),
+            "baseline: N(0, I) codes": _carries(random_codes, p.expect),
+            "baseline: random offset, same norm": _carries(
+                (heldout_c[None] + directions[:, None]).reshape(-1, ar.NZ), p.expect
+            ),
+            "baseline: held-out faces alone": _carries(heldout_c, p.expect),
+            "control: B − A instead of A − B": _carries(heldout_c - offset, p.expect),
+        }
+        for attribute, wanted in p.expect.items():  # which half of the pair carries, which not
+            rates[p.key][f"preset + held-out single, {attribute}={wanted} only"] = _carries(
+                offset + heldout_c, {attribute: wanted}
+            )
+    print("\npreset success rates on held-out seeds (issue-4 probes):")
+    for key, r in rates.items():
+        print(f"  {key}: " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()))
+    return rates
+
+
+@pytest.mark.parametrize("p", ar.PRESETS, ids=lambda p: p.key)
+def test_presets_carry_their_attributes_to_heldout_faces_more_often_than_chance(p, preset_rates):
+    r = preset_rates[p.key]
+    chance = max(r["baseline: N(0, I) codes"], r["baseline: random offset, same norm"])
+    assert r["preset + held-out single"] > chance, r
+    assert r["preset + held-out triples"] > chance, r
+    assert r["control: B − A instead of A − B"] < r["preset + held-out single"], r
+    assert r["baseline: held-out faces alone"] == 0.0, r  # C's faces lack the attribute
+    assert r["preset itself, noise grids"] >= 0.9, r  # the lecture picture holds up to noise
+
+
+def test_more_exemplars_give_a_steadier_glasses_direction(preset_rates):
+    three, eight = preset_rates["glasses"], preset_rates["glasses8"]
+    assert eight["preset + held-out single"] > three["preset + held-out single"]
+    assert eight["preset + held-out triples"] > three["preset + held-out triples"]

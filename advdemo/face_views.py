@@ -32,6 +32,7 @@ MAX_OFFSET = 10.0  # slider offsets in units of the prior's std along a unit dir
 SLIDER_RANGE = 5.0  # what the UI's sliders show; the API allows up to MAX_OFFSET
 FACE_SCALE = 6  # the big face: 64 px × 6 = 384 px, nearest-neighbour
 STRIP_SCALE = 2  # strips and grids: 128 px per face
+GIF_SCALE = 3  # the GIF: 192 px per face
 STRIP_ROW = 16  # frames per strip row before it wraps
 MIN_FRAMES, MAX_FRAMES = 2, 64
 MIN_GRID, MAX_GRID = 4, 64
@@ -94,7 +95,7 @@ def directions() -> list[Direction]:
     pd = fa.principal_directions()
     out = []
     for k, (v, note, share) in enumerate(zip(pd.vectors, pd.notes, pd.explained, strict=True)):
-        label = f"PC{k + 1} ({100 * float(share):.0f} % of the layer's variance)"
+        label = f"PC{k + 1} ({100 * float(share):.0f} %)"
         if note:
             label += f": {note}"
         out.append(Direction(f"pc{k + 1}", label, v, named=False))
@@ -284,7 +285,7 @@ def norm_figure(t: Tensor, lerp_norms: Tensor, slerp_norms: Tensor, nz: int) -> 
         line_dash="dot",
         line_color="grey",
         annotation_text=f"typical ‖z‖ = √{nz} = {typical:.0f}",
-        annotation_position="bottom right",
+        annotation_position="top left",
     )
     top = max(float(lerp_norms.max()), float(slerp_norms.max()), typical) * 1.12
     fig.update_layout(
@@ -310,7 +311,7 @@ def _prune_gifs() -> None:
             continue
 
 
-def write_gif(lerp_faces: Tensor, slerp_faces: Tensor, *, scale: int = STRIP_SCALE) -> Path:
+def write_gif(lerp_faces: Tensor, slerp_faces: Tensor, *, scale: int = GIF_SCALE) -> Path:
     """An animated GIF, lerp on the left and slerp on the right, playing there and back."""
     GIF_DIR.mkdir(parents=True, exist_ok=True)
     _prune_gifs()

@@ -1,0 +1,326 @@
+"""The "Latent explorer" tab: a seed, sliders along meaningful directions, and interpolation.
+
+Layout and wiring only: pictures, read-outs and validation are advdemo.face_views, the
+directions and probes advdemo.face_attributes. The face is a pure function of the seed box,
+the sliders and the disentangle box, so there is no server-side state to keep per user:
+sliders fire on every `input` while dragging (trigger_mode "always_last" drops stale moves),
+and the public "generate" API takes exactly those values.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import gradio as gr
+
+from advdemo import face_attributes as fa
+from advdemo import face_views as fv
+from advdemo import ui
+
+TITLE = "Latent explorer"
+TAB_ID = "latent"
+
+NEW_SEED_BELOW = 100_000  # "new face" draws short seeds, easy to read out in a lecture
+DEFAULT_SEED, DEFAULT_END_SEED, DEFAULT_FRAMES = 7, 57, 10
+
+CSS = """
+.advdemo-readout { font-size: 15px; line-height: 1.6; }
+.advdemo-readout-row { display: flex; align-items: center; gap: 8px; }
+.advdemo-readout-name { width: 8.5em; font-variant-numeric: tabular-nums; }
+.advdemo-readout-bar { flex: 1; height: 12px; background: #e5e7eb; border-radius: 6px;
+  overflow: hidden; }
+.advdemo-readout-bar > span { display: block; height: 100%; background: #2563eb; }
+.advdemo-readout-value { width: 3em; text-align: right; font-variant-numeric: tabular-nums; }
+.advdemo-readout-norm { margin-top: 6px; color: #4b5563; }
+#latent-face img { image-rendering: pixelated; }
+.advdemo-caption { font-size: 13px; color: #4b5563; }
+"""
+
+
+def explanation_md() -> str:
+    acc = {name: p.heldout_accuracy for name, p in fa.probes().items()}
+    accuracies = ", ".join(f"{fa.READOUT[n]} {100 * acc[n]:.0f} %" for n in fa.ATTRIBUTES)
+    return rf"""
+### From a code to a face
+The generator $G$ turns a code $z \in \mathbb{{R}}^{{100}}$, drawn from $\mathcal{{N}}(0, I)$, into
+a $64 \times 64 \times 3$ picture. In training it only ever saw such random codes, so every seed
+below is a face it invented. Nearby codes give nearby faces, and some *directions* in $z$ change
+one thing at a time: a slider at value $s$ moves the code to $z + s\,u$ for a unit vector $u$, so
+one step is one standard deviation of the prior along $u$.
+
+- **Principal directions** (GANSpace): run 2,048 random codes through $G$'s first layer, find
+  the axes along which that layer varies most (PCA), and carry each back to $z$ by regressing
+  $z$ on the axis coordinate. Nobody labelled these; the notes say what we saw along them.
+- **Named directions**: $u = (\bar z_{{+}} - \bar z_{{-}}) / \lVert \bar z_{{+}} - \bar z_{{-}}
+  \rVert$, the difference between the mean codes of faces we labelled by hand (e.g. with and
+  without glasses). *Disentangle* removes the other named directions from each one, so that,
+  say, "glasses" no longer also adds a moustache.
+- **Read-outs**: $P(\text{{attribute}})$ from a logistic regression on $G$'s own 8×8 feature
+  maps, trained on the labelled faces and checked on faces it never saw (held-out accuracy:
+  {accuracies}).
+
+*Try this:* push **glasses** to +4 and watch $P(\text{{man}})$ climb with it; tick
+*disentangle* and do it again. Then drag **PC1** and see the head turn.
+"""
+
+
+INTERPOLATION_MD = r"""
+### Walking from one face to another
+Both rows go from the face above (start) to the end seed's face. **lerp** takes the straight
+line $z_t = (1 - t)\,z_0 + t\,z_1$. **slerp** turns along the sphere instead:
+$$z_t = \big((1-t)\lVert z_0\rVert + t\lVert z_1\rVert\big)
+\left(\cos(t\Omega)\,\hat z_0 + \sin(t\Omega)\,\hat w\right),\quad
+\cos\Omega = \hat z_0 \cdot \hat z_1,$$
+where $\hat w$ is the unit vector in the plane of $z_0, z_1$ orthogonal to $\hat z_0$.
+Why it matters: in 100 dimensions almost all of $\mathcal{N}(0, I)$ lies near the shell
+$\lVert z\rVert \approx \sqrt{100} = 10$, and two random codes are nearly orthogonal, so the
+straight line's midpoint has $\lVert z\rVert \approx 10/\sqrt 2 \approx 7$ — a code the generator
+rarely met in training. The plot shows the dip; the faces in the middle of the lerp row are
+flatter and duller.
+*Try this:* 16 frames, then compare the middle faces of the two rows and the dip in the plot.
+"""
+
+
+def _zeros() -> list[float]:
+    return [0.0] * len(fv.directions())
+
+
+# The public API functions spell out every slider, so gradio_client users can pass any subset
+# by name (the rest default to 0): client.predict(seed=7, glasses=3, api_name="/generate").
+def generate(
+    seed: float,
+    disentangle: bool,
+    pc1: float,
+    pc2: float,
+    pc3: float,
+    pc4: float,
+    pc5: float,
+    pc6: float,
+    pc7: float,
+    pc8: float,
+    pc9: float,
+    pc10: float,
+    glasses: float,
+    smile: float,
+    man: float,
+    dark_hair: float,
+):
+    """The face of `seed` moved along each direction by its offset (in prior std units, |x| ≤ 10),
+    and its attribute read-outs (HTML)."""
+    offsets = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, glasses, smile, man, dark_hair]
+    view = fv.face_view(seed, offsets, bool(disentangle))
+    return view.image, view.readout
+
+
+def interpolate(
+    start_seed: float,
+    end_seed: float,
+    frames: float,
+    disentangle: bool,
+    pc1: float,
+    pc2: float,
+    pc3: float,
+    pc4: float,
+    pc5: float,
+    pc6: float,
+    pc7: float,
+    pc8: float,
+    pc9: float,
+    pc10: float,
+    glasses: float,
+    smile: float,
+    man: float,
+    dark_hair: float,
+):
+    """lerp and slerp strips (2–64 frames) from the edited start face to the end seed's face,
+    the plot of ‖z‖ along both paths, and an animated GIF of both."""
+    offsets = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, glasses, smile, man, dark_hair]
+    z0, z1 = fv.interpolation_codes(start_seed, end_seed, offsets, bool(disentangle))
+    it = fv.interpolation(z0, z1, frames)
+    return it.lerp_strip, it.slerp_strip, it.norm_figure, str(it.gif_path)
+
+
+def new_face():
+    return (secrets.randbelow(NEW_SEED_BELOW), *_zeros())
+
+
+def reset_sliders():
+    return tuple(_zeros())
+
+
+def random_end():
+    return secrets.randbelow(NEW_SEED_BELOW)
+
+
+def build() -> None:
+    dirs = fv.directions()
+    assert [d.key for d in dirs] == [f"pc{k}" for k in range(1, 11)] + list(fa.ATTRIBUTES), (
+        "the generate() signature lists the sliders by name; keep them in step"
+    )
+    # The page opens showing the default face and its interpolation (computed once here, in
+    # well under a second; Gradio copies the files into its cache).
+    first = fv.face_view(DEFAULT_SEED, _zeros())
+    first_path = fv.interpolation(
+        *fv.interpolation_codes(DEFAULT_SEED, DEFAULT_END_SEED, _zeros()), DEFAULT_FRAMES
+    )
+    ui.explanation(explanation_md())
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=320):
+            with gr.Row():
+                seed = gr.Number(
+                    DEFAULT_SEED,
+                    label="Seed",
+                    precision=0,
+                    minimum=0,
+                    maximum=fv.MAX_SEED,
+                    elem_id="latent-seed",
+                    scale=2,
+                )
+                new_button = gr.Button("New face", elem_id="latent-new", scale=1)
+                reset_button = gr.Button("Reset sliders", elem_id="latent-reset", scale=1)
+            face = gr.Image(
+                first.image,
+                show_label=False,
+                type="pil",
+                format="png",
+                interactive=False,
+                buttons=["download", "fullscreen"],
+                elem_id="latent-face",
+                elem_classes=["advdemo-pixelated"],
+            )
+            gr.Markdown(
+                f"G(z): the generator's 64×64 pixels shown {fv.FACE_SCALE}× larger with "
+                "nearest-neighbour scaling, so each pixel is a sharp block and nothing is "
+                "smoothed or invented.",
+                elem_classes=["advdemo-caption"],
+            )
+            readout = gr.HTML(first.readout, elem_id="latent-readout")
+            disentangle = gr.Checkbox(
+                False,
+                label="Disentangle: remove the other named directions from each named one",
+                elem_id="latent-disentangle",
+            )
+        with gr.Column(scale=5, min_width=320):
+            sliders = []
+            gr.Markdown("**Named directions** (from hand-labelled faces; + = more of it)")
+            for d in dirs[len(dirs) - len(fa.ATTRIBUTES) :]:
+                sliders.append(_slider(d))
+            with gr.Accordion(
+                "Principal directions (GANSpace, unsupervised; % = share of the first "
+                "layer's variance along it)",
+                open=True,
+            ):
+                pcs = dirs[: len(dirs) - len(fa.ATTRIBUTES)]
+                half = (len(pcs) + 1) // 2
+                with gr.Row():
+                    with gr.Column(min_width=200):
+                        principal = [_slider(d) for d in pcs[:half]]
+                    with gr.Column(min_width=200):
+                        principal += [_slider(d) for d in pcs[half:]]
+            sliders = principal + sliders  # back in directions() order
+
+    ui.explanation(INTERPOLATION_MD)
+    with gr.Row(equal_height=True):
+        end_seed = gr.Number(
+            DEFAULT_END_SEED,
+            label="End seed",
+            precision=0,
+            minimum=0,
+            maximum=fv.MAX_SEED,
+            elem_id="latent-end-seed",
+        )
+        end_random = gr.Button("Random end seed", elem_id="latent-end-random")
+        frames = gr.Slider(
+            fv.MIN_FRAMES,
+            fv.MAX_FRAMES,
+            value=DEFAULT_FRAMES,
+            step=1,
+            label="Frames",
+            elem_id="latent-frames",
+        )
+        run = gr.Button("Interpolate", variant="primary", elem_id="latent-interpolate")
+    gr.Markdown("**lerp**: the straight line, start → end (t and ‖z‖ under each frame)")
+    lerp_strip = gr.Image(
+        first_path.lerp_strip,
+        show_label=False,
+        type="pil",
+        format="png",
+        interactive=False,
+        elem_id="latent-lerp",
+    )
+    gr.Markdown("**slerp**: along the sphere, start → end")
+    slerp_strip = gr.Image(
+        first_path.slerp_strip,
+        show_label=False,
+        type="pil",
+        format="png",
+        interactive=False,
+        elem_id="latent-slerp",
+    )
+    with gr.Row(equal_height=False):
+        norm_plot = gr.Plot(
+            first_path.norm_figure, label="‖z‖ along both paths", elem_id="latent-norms"
+        )
+        with gr.Column():
+            gr.Markdown(
+                "**Animated GIF** (lerp left, slerp right), there and back; "
+                "the button in its corner downloads it."
+            )
+            gif = gr.Image(
+                str(first_path.gif_path),
+                show_label=False,
+                type="filepath",
+                interactive=False,
+                buttons=["download"],
+                elem_id="latent-gif",
+            )
+
+    face_inputs = [seed, disentangle, *sliders]
+    face_outputs = [face, readout]
+    live = {"show_progress": "hidden", "trigger_mode": "always_last", **ui.LIGHT_LANE}
+    gr.on(
+        [s.input for s in sliders] + [seed.submit, disentangle.input],
+        ui.friendly(generate),
+        face_inputs,
+        face_outputs,
+        api_name="generate",
+        **live,
+    )
+    # UI plumbing: set the controls instantly (no queue), then draw through the light lane.
+    instant = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
+    redraw = {**live, "api_visibility": "private"}
+    new_button.click(
+        ui.friendly(new_face), None, [seed, *sliders], api_name="latent_new_seed", **instant
+    ).then(ui.friendly(generate), face_inputs, face_outputs, api_name="latent_new_face", **redraw)
+    reset_button.click(
+        ui.friendly(reset_sliders), None, sliders, api_name="latent_reset_sliders", **instant
+    ).then(ui.friendly(generate), face_inputs, face_outputs, api_name="latent_reset_face", **redraw)
+    end_random.click(
+        ui.friendly(random_end), None, end_seed, api_name="latent_random_end", **instant
+    ).then(
+        ui.friendly(interpolate),
+        [seed, end_seed, frames, disentangle, *sliders],
+        [lerp_strip, slerp_strip, norm_plot, gif],
+        api_name="latent_random_end_interpolate",
+        api_visibility="private",
+        **ui.LIGHT_LANE,
+    )
+    gr.on(
+        [run.click, end_seed.submit, frames.release],
+        ui.friendly(interpolate),
+        [seed, end_seed, frames, disentangle, *sliders],
+        [lerp_strip, slerp_strip, norm_plot, gif],
+        api_name="interpolate",
+        **ui.LIGHT_LANE,
+    )
+
+
+def _slider(d: fv.Direction) -> gr.Slider:
+    return gr.Slider(
+        -fv.SLIDER_RANGE,
+        fv.SLIDER_RANGE,
+        value=0.0,
+        step=0.1,
+        label=d.label,
+        elem_id=f"latent-{d.key.replace('_', '-')}",
+    )

@@ -21,7 +21,7 @@ TITLE = "Latent explorer"
 TAB_ID = "latent"
 
 NEW_SEED_BELOW = 100_000  # "new face" draws short seeds, easy to read out in a lecture
-DEFAULT_SEED, DEFAULT_END_SEED, DEFAULT_FRAMES = 7, 57, 10
+DEFAULT_SEED, DEFAULT_END_SEED, DEFAULT_FRAMES = 57, 0, 10
 
 CSS = """
 .advdemo-readout { font-size: 15px; line-height: 1.6; }
@@ -170,7 +170,8 @@ def build() -> None:
                 seed = gr.Number(
                     DEFAULT_SEED,
                     label="Seed",
-                    precision=0,
+                    precision=None,
+                    step=1,
                     minimum=0,
                     maximum=fv.MAX_SEED,
                     elem_id="latent-seed",
@@ -224,7 +225,8 @@ def build() -> None:
         end_seed = gr.Number(
             DEFAULT_END_SEED,
             label="End seed",
-            precision=0,
+            precision=None,
+            step=1,
             minimum=0,
             maximum=fv.MAX_SEED,
             elem_id="latent-end-seed",

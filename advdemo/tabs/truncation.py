@@ -17,7 +17,7 @@ from advdemo import ui
 TITLE = "Truncation"
 TAB_ID = "truncation"
 
-DEFAULT_SEED, DEFAULT_PSI, DEFAULT_TAU = 7, 0.7, 1.0
+DEFAULT_SEED, DEFAULT_PSI, DEFAULT_TAU = 0, 0.7, 1.0
 DEFAULT_FIRST, DEFAULT_GRID = 1000, 16
 VARIANT_CHOICES = [
     ("scale toward the mean: z·ψ", "scale"),
@@ -97,7 +97,8 @@ def build() -> None:
         seed = gr.Number(
             DEFAULT_SEED,
             label="Seed for the sweep",
-            precision=0,
+            precision=None,
+            step=1,
             minimum=0,
             maximum=fv.MAX_SEED,
             elem_id="truncation-seed",
@@ -151,7 +152,8 @@ def build() -> None:
                 first_seed = gr.Number(
                     DEFAULT_FIRST,
                     label="Grid: first seed",
-                    precision=0,
+                    precision=None,
+                    step=1,
                     minimum=0,
                     maximum=fv.MAX_SEED,
                     elem_id="truncation-first-seed",

@@ -17,6 +17,7 @@ returns the rounded image.
 
 from __future__ import annotations
 
+import difflib
 import io
 import math
 from collections.abc import Callable, Iterable
@@ -575,6 +576,7 @@ def robustness_checks(
     target: int | None = None,
     *,
     other=None,
+    other_name: str = "the second model",
     jpeg_quality: int = 75,
 ) -> list[Check]:
     """Does the attack survive what happens to images in the wild?
@@ -593,21 +595,21 @@ def robustness_checks(
     checks = [
         _check(
             "as attacked",
-            f"the {size}×{size} image the attack returned",
+            f"the attacked {size}×{size} crop",
             model.probabilities(x_adv),
             true_class,
             target,
         ),
         _check(
-            "8-bit PNG, uploaded again",
-            "the downloadable PNG through the upload path (load, centre crop, resize)",
+            "PNG, uploaded again",
+            "download → upload → centre crop",
             model.probabilities(model.prepare(uploaded)),
             true_class,
             target,
         ),
         _check(
             f"JPEG quality {jpeg_quality}",
-            f"the {size}×{size} image saved as JPEG (quality {jpeg_quality}) and decoded",
+            "crop saved as JPEG, decoded",
             model.probabilities(jpeg_roundtrip(x_adv, jpeg_quality)),
             true_class,
             target,
@@ -618,8 +620,7 @@ def robustness_checks(
         checks.append(
             _check(
                 "transfer to a second model",
-                f"the same PNG prepared for the other model: centre crop, bicubic resize "
-                f"to {s}×{s}",
+                f"same PNG → {other_name}: centre crop, bicubic to {s}×{s}",
                 other.probabilities(other.prepare(uploaded)),
                 true_class,
                 target,
@@ -726,3 +727,39 @@ def _memory_format(x: Tensor) -> torch.memory_format:
     ):
         return torch.channels_last
     return torch.contiguous_format
+
+
+# --------------------------------------------------------------------------- class names
+
+
+def class_choices(labels: list[str]) -> list[str]:
+    """One unique, readable name per class: the label, or "label (class N)" where ImageNet
+    uses a name twice (crane the bird and crane the machine, two maillots)."""
+    seen: dict[str, int] = {}
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+    return [label if seen[label] == 1 else f"{label} (class {i})" for i, label in enumerate(labels)]
+
+
+def class_from_choice(labels: list[str], value: object) -> int:
+    """A name from class_choices (or a class index) -> the class index; InputError otherwise,
+    with the closest names as suggestions."""
+    choices = class_choices(labels)
+    if isinstance(value, Integral) and not isinstance(value, bool) and 0 <= value < len(labels):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text in choices:
+            return choices.index(text)
+        if text.isdigit() and int(text) < len(labels):
+            return int(text)
+        lowered = [c.lower() for c in choices]
+        if text.lower() in lowered:
+            return lowered.index(text.lower())
+        close = difflib.get_close_matches(text.lower(), lowered, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(repr(choices[lowered.index(c)]) for c in close)}?"
+        raise InputError(
+            f"Unknown class {value!r}: pick one of the {len(labels)} ImageNet classes from the "
+            f"list.{hint if close else ''}"
+        )
+    raise InputError(f"The target class must be a class name, got {value!r}.")

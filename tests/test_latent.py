@@ -166,11 +166,12 @@ def test_resample_diversity_grows_with_tau():
 
 
 def test_truncation_view(g):
-    v = fv.truncation_view(5, "scale", 0.5, 1.0, 100, 9)
+    v = fv.truncation_view(5, "scale", 0.5, 1.0, 100, 6)
     assert v.diversity < v.baseline_diversity
-    assert v.grid.size == (3 * 128, 3 * (128))
+    assert v.grid.size == (3 * 128, 2 * 128)  # 6 faces: 3 columns, 2 rows
+    assert v.sweep.width == len(fv.PSI_SWEEP) * 128
     assert "Diversity at ψ = 0.5" in v.summary
-    v1 = fv.truncation_view(5, "scale", 1.0, 1.0, 100, 9)
+    v1 = fv.truncation_view(5, "scale", 1.0, 1.0, 100, 6)
     assert v1.diversity == pytest.approx(v1.baseline_diversity, rel=1e-6)
 
 
@@ -278,6 +279,23 @@ def test_attribute_score_shapes_and_errors():
         fa.attribute_score(torch.zeros(2, 7), "smile")
     with pytest.raises(ValueError, match="NaN"):
         fa.attribute_score(torch.full((1, NZ), math.nan), "smile")
+
+
+def test_what_the_explorer_says_about_glasses_and_man():
+    """The latent tab's "try this" text: glasses raise P(man), and disentangling cannot help
+    much because the named directions are already nearly orthogonal."""
+    d = fa.attribute_directions()
+    off_diagonal = (d @ d.T - torch.eye(len(d))).abs().max()
+    assert float(off_diagonal) <= 0.16 + 0.005
+    women = fa.seed_codes(fa.labels()["heldout"]["man"]["negative"])
+    glasses = fa.attribute_direction("glasses")
+    before = fa.attribute_score(women, "man").mean()
+    after = fa.attribute_score(women + 4 * glasses, "man").mean()
+    assert float(after) > 1.7 * float(before)
+    zeros = [0.0] * n_dirs()
+    edit = [*zeros[:10], 4.0, 0.0, 0.0, 0.0]
+    seed0 = fv.face_view(0, zeros).scores["man"], fv.face_view(0, edit).scores["man"]
+    assert 0.3 < seed0[0] < 0.5 and seed0[1] > 0.85, seed0
 
 
 def test_disentangled_named_directions_are_mutually_orthogonal():

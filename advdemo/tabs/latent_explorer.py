@@ -15,13 +15,15 @@ import gradio as gr
 
 from advdemo import face_attributes as fa
 from advdemo import face_views as fv
-from advdemo import ui
+from advdemo import inference, ui
+
+inference.on_warm_up(fa.warm)  # labels, directions and probes: instant, but off the first click
 
 TITLE = "Latent explorer"
 TAB_ID = "latent"
 
 NEW_SEED_BELOW = 100_000  # "new face" draws short seeds, easy to read out in a lecture
-DEFAULT_SEED, DEFAULT_END_SEED, DEFAULT_FRAMES = 57, 0, 10
+DEFAULT_SEED, DEFAULT_END_SEED, DEFAULT_FRAMES = 0, 57, 10
 
 CSS = """
 .advdemo-readout { font-size: 15px; line-height: 1.6; }
@@ -53,14 +55,18 @@ one step is one standard deviation of the prior along $u$.
   $z$ on the axis coordinate. Nobody labelled these; the notes say what we saw along them.
 - **Named directions**: $u = (\bar z_{{+}} - \bar z_{{-}}) / \lVert \bar z_{{+}} - \bar z_{{-}}
   \rVert$, the difference between the mean codes of faces we labelled by hand (e.g. with and
-  without glasses). *Disentangle* removes the other named directions from each one, so that,
-  say, "glasses" no longer also adds a moustache.
+  without glasses). *Disentangle* removes from each named direction its overlap with the
+  other named ones (a linear fix, as InterFaceGAN's conditional edits).
 - **Read-outs**: $P(\text{{attribute}})$ from a logistic regression on $G$'s own 8×8 feature
   maps, trained on the labelled faces and checked on faces it never saw (held-out accuracy:
   {accuracies}).
 
-*Try this:* push **glasses** to +4 and watch $P(\text{{man}})$ climb with it; tick
-*disentangle* and do it again. Then drag **PC1** and see the head turn.
+*Try this:* on seed 0 press **glasses +4**: glasses appear, and so does a shadow of a moustache,
+and $P(\text{{man}})$ jumps from about 0.4 to 0.9 (on our held-out women it doubles on average).
+Then **glasses +4, disentangled**: almost nothing changes, because the named directions are
+already nearly orthogonal ($|\cos| \le 0.16$). The coupling is not a shared straight line in
+$z$; in this generator, glasses come with heavier features that read as male. Finally drag
+**PC1** and watch the head turn.
 """
 
 
@@ -140,6 +146,23 @@ def interpolate(
     return it.lerp_strip, it.slerp_strip, it.norm_figure, str(it.gif_path)
 
 
+PRESETS = {
+    # button label: (slider offsets by key, disentangle)
+    "glasses +4": ({"glasses": 4.0}, False),
+    "glasses +4, disentangled": ({"glasses": 4.0}, True),
+    "smile +4": ({"smile": 4.0}, False),
+    "head turn: PC1 +3": ({"pc1": 3.0}, False),
+}
+
+
+def _preset(offsets: dict[str, float], disentangle: bool):
+    def set_preset():
+        keys = [d.key for d in fv.directions()]
+        return (disentangle, *[offsets.get(k, 0.0) for k in keys])
+
+    return set_preset
+
+
 def new_face():
     return (secrets.randbelow(NEW_SEED_BELOW), *_zeros())
 
@@ -196,9 +219,14 @@ def build() -> None:
                 elem_classes=["advdemo-caption"],
             )
             readout = gr.HTML(first.readout, elem_id="latent-readout")
+            with gr.Row():
+                preset_buttons = [
+                    gr.Button(label, size="sm", elem_id=f"latent-preset-{i}")
+                    for i, label in enumerate(PRESETS)
+                ]
             disentangle = gr.Checkbox(
                 False,
-                label="Disentangle: remove the other named directions from each named one",
+                label="Disentangle (linear): remove the other named directions from each named one",
                 elem_id="latent-disentangle",
             )
         with gr.Column(scale=5, min_width=320):
@@ -297,6 +325,22 @@ def build() -> None:
     reset_button.click(
         ui.friendly(reset_sliders), None, sliders, api_name="latent_reset_sliders", **instant
     ).then(ui.friendly(generate), face_inputs, face_outputs, api_name="latent_reset_face", **redraw)
+    for i, (button, (offsets, flag)) in enumerate(
+        zip(preset_buttons, PRESETS.values(), strict=True)
+    ):
+        button.click(
+            ui.friendly(_preset(offsets, flag)),
+            None,
+            [disentangle, *sliders],
+            api_name=f"latent_preset_{i}",
+            **instant,
+        ).then(
+            ui.friendly(generate),
+            face_inputs,
+            face_outputs,
+            api_name=f"latent_preset_{i}_face",
+            **redraw,
+        )
     end_random.click(
         ui.friendly(random_end), None, end_seed, api_name="latent_random_end", **instant
     ).then(

@@ -12,7 +12,7 @@ import secrets
 import gradio as gr
 
 from advdemo import face_views as fv
-from advdemo import ui
+from advdemo import inference, ui
 
 TITLE = "Truncation"
 TAB_ID = "truncation"
@@ -30,6 +30,9 @@ PRESETS = {
     "ψ = 1.5: beyond the prior": ("scale", 1.5, DEFAULT_TAU),
     "τ = 1 (BigGAN-style)": ("resample", DEFAULT_PSI, 1.0),
 }
+
+# The default grid's resample curve (the scale curve is drawn at build time).
+inference.on_warm_up(lambda: fv.diversity_curve("resample", DEFAULT_FIRST, DEFAULT_GRID))
 
 CSS = """
 #truncation-grid img { image-rendering: pixelated; }

@@ -87,3 +87,32 @@ LATEX = [
 def explanation(markdown: str, **kwargs: Any) -> gr.Markdown:
     """A Markdown block that renders $inline$ and $$display$$ LaTeX."""
     return gr.Markdown(markdown, latex_delimiters=LATEX, **kwargs)
+
+
+class ImageUpload(gr.Image):
+    """gr.Image for uploads whose preprocessing never rejects a file on its own.
+
+    gr.Image opens every upload with PIL before the callback runs; a corrupt or foreign file
+    then fails inside Gradio with a message the user never sees. This passes the file's path
+    on instead, so advdemo.images.load_image, the single door for uploads, can say what is
+    wrong with it. Make it with `image_upload(...)` (file path in, no mode conversion).
+    (No __init__ here: Gradio reads a component's props from its __init__ signature.)
+    """
+
+    is_template = True  # rendered by the frontend's Image component
+
+    def preprocess(self, payload: Any) -> Any:
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        except (OSError, ValueError, SyntaxError):  # PIL could not open it: let load_image say why
+            path = getattr(payload, "path", None)
+            if path is None:
+                raise
+            return str(path)
+
+
+def image_upload(**kwargs: Any) -> ImageUpload:
+    """An upload box whose file reaches the callback as a path, unconverted and unrejected."""
+    return ImageUpload(**{"type": "filepath", "image_mode": None, **kwargs})

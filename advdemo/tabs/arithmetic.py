@@ -64,9 +64,10 @@ three bring it back near 10. The $3\times3$ grid adds small noise $z + \sigma\va
 around the result (exact result in the centre): if the attribute survives in all nine, the
 arithmetic found a region of code space, not one lucky point.
 
-**Try this:** click a preset; then clear slot A, pick a single face into it and watch the
-result. Raise the noise to 0.6: where do the glasses go? Tick *rescale to ‖z‖ = 10* to see how
-much of the single-pick mess was the norm alone.
+**Try this:** click the glasses preset, then the one with 8 exemplars, and compare
+‖mean A − mean B‖ with its chance level under the result. Clear slot A and pick a single face
+into it: what happens to the result? Raise the noise to 0.6: where do the glasses go? Tick
+*rescale to ‖z‖ = 10* to see how much of the single-pick mess was the norm alone.
 """
 
 HOW_TO = (
@@ -159,12 +160,16 @@ def _summary(arith: ar.Arithmetic, names: tuple[str, str, str]) -> str:
     norms = ar.norms_summary(arith)
     k = [p.shape[0] for p in arith.picks]
     singles = ", ".join(f"{v:.1f}" for v in norms["singles"])
-    label = f"**{names[0]}** − **{names[1]}** + **{names[2]}**"
     scaled = " (rescaled to 10)" if arith.normalised else ""
     return (
-        f"{label}, averaged over {k[0]}, {k[1]} and {k[2]} picks. "
-        f"‖z‖ of the result: **{norms['averaged']:.1f}**{scaled}; of the single-pick "
-        f"results: {singles}{scaled}; a typical code: {norms['typical']:.0f}."
+        f"**{names[0]}** − **{names[1]}** + **{names[2]}**, averaged over {k[0]}, {k[1]} and "
+        f"{k[2]} picks.\n\n"
+        f"- ‖z‖ of the result: **{norms['averaged']:.1f}**{scaled}; of the single-pick results: "
+        f"{singles}{scaled}; a typical code: {norms['typical']:.0f}.\n"
+        f"- ‖mean A − mean B‖ = **{norms['offset']:.1f}**; two averages of that many unrelated "
+        f"faces differ by about {norms['offset_chance']:.1f}. The closer these two numbers, "
+        "the more of A − B is the exemplars' own quirks rather than the attribute: more "
+        "exemplars shrink the quirks."
     )
 
 
@@ -403,8 +408,9 @@ def build() -> None:
                 with gr.Row(equal_height=True):
                     slot_picks.append(
                         gr.Gallery(
-                            label=f"{slot}: picks (click one to remove it)",
+                            label=f"{slot}: picks",
                             columns=4,
+                            fit_columns=False,  # one pick stays a thumbnail, not a poster
                             height="auto",
                             allow_preview=False,
                             object_fit="contain",
@@ -419,7 +425,7 @@ def build() -> None:
                     )
                     slot_avg.append(
                         gr.Image(
-                            label=f"{slot}: average face",
+                            label=f"{slot}: average",
                             height=160,
                             format="png",
                             interactive=False,
@@ -458,19 +464,22 @@ def build() -> None:
             )
             summary = gr.Markdown(elem_id="arith-summary")
 
-    with gr.Accordion("Your own face: find its code (GAN inversion)", open=False):
+    with gr.Accordion(
+        "Your own face: find its code (GAN inversion)", open=False, elem_id="arith-inversion-panel"
+    ):
         ui.explanation(INVERSION_EXPLANATION)
         with gr.Row():
             with gr.Column(scale=2):
-                upload = gr.Image(
+                upload = ui.image_upload(
                     label="A photo of a face",
-                    type="filepath",
                     sources=["upload", "clipboard"],
                     height=260,
                     elem_id="arith-upload",
                 )
                 with gr.Row():
-                    example = gr.Button("Example: astronaut photo", size="sm")
+                    example = gr.Button(
+                        "Example: astronaut photo", size="sm", elem_id="arith-example-face"
+                    )
                     steps = gr.Slider(
                         10,
                         MAX_INVERSION_STEPS,
@@ -508,6 +517,8 @@ def build() -> None:
         outputs=result_outputs,
         api_visibility="private",
         show_progress="hidden",
+        # a refresh asked for while one runs is run once more afterwards, with the newest slots
+        trigger_mode="always_last",
         **ui.LIGHT_LANE,
     )
     private = {"api_visibility": "private", **ui.LIGHT_LANE}
@@ -532,6 +543,9 @@ def build() -> None:
         slot_outputs,
         api_name="arithmetic_pick",
         show_progress="hidden",
+        # clicks while a pick is pending are dropped, never applied to stale slots: the slot
+        # always shows exactly what it holds
+        trigger_mode="once",
         **private,
     ).success(api_name="arithmetic_refresh_after_pick", **refresh)
     for s, slot in enumerate(SLOTS):

@@ -215,12 +215,17 @@ def test_truncation_tab_in_a_browser(page, app_url, artifacts):
     page.wait_for_selector(grid, timeout=60_000)
     before = page.locator(grid).get_attribute("src")
     summary_before = page.locator("#truncation-summary").inner_text()
-    page.locator("#truncation-psi input[type=range]").fill("0.6")
+    psi = page.locator("#truncation-psi input[type=range]")
+    psi.fill("0.6")  # a drag: `input` redraws the grid and its diversity ...
     wait_for_new_image(page, grid, before)
     page.wait_for_function(
         "old => document.querySelector('#truncation-summary').innerText !== old",
         arg=summary_before,
     )
     assert "ψ = 0.6" in page.locator("#truncation-summary").inner_text()
-    page.wait_for_selector("#truncation-plot .js-plotly-plot", timeout=30_000)
+    psi.dispatch_event("pointerup")  # ... letting go (`release`) redraws the plot too
+    page.wait_for_function(
+        "() => (document.querySelector('#truncation-plot')?.innerText || '').includes('ψ=0.6')",
+        timeout=30_000,
+    )
     page.screenshot(path=str(artifacts / "truncation.png"), full_page=True)

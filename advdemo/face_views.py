@@ -458,54 +458,91 @@ def diversity_figure(
     return fig
 
 
+@lru_cache(maxsize=64)
+def untruncated_diversity(first: int, count: int) -> float:
+    """Diversity of the grid's faces without truncation (cached: a pure function)."""
+    g = inference.face_generator()
+    return latent.diversity(
+        g.generate(torch.cat([g.sample_z(s, 1) for s in grid_seeds(first, count)]))
+    )
+
+
 @dataclass(frozen=True)
-class TruncationView:
-    sweep: Image.Image  # one seed across psi (or tau)
+class TruncationGrid:
     grid: Image.Image  # many seeds at the chosen value
     diversity: float
     baseline_diversity: float  # the same grid without truncation
-    figure: go.Figure
     summary: str  # Markdown
 
 
-def truncation_view(
+@dataclass(frozen=True)
+class TruncationView(TruncationGrid):
+    sweep: Image.Image  # one seed across psi (or tau)
+    figure: go.Figure
+
+
+def _truncation_inputs(
     seed: object, variant: object, psi: object, tau: object, first_seed: object, count: object
-) -> TruncationView:
+) -> tuple[int, str, float, int, int]:
     seed = check_seed(seed)
     variant = check_variant(variant)
     psi, tau = check_psi(psi), check_tau(tau)
     first = check_seed(first_seed, "First seed of the grid")
     n = check_grid(count)
-    value = psi if variant == "scale" else tau
-    g = inference.face_generator()
+    return seed, variant, (psi if variant == "scale" else tau), first, n
 
-    sweep_values = PSI_SWEEP if variant == "scale" else TAU_SWEEP
-    z1 = g.sample_z(seed, 1)
-    sweep_z = torch.cat([truncate(z1, variant, v, [seed]) for v in sweep_values])
+
+def _grid_codes(variant: str, value: float, first: int, n: int) -> Tensor:
+    g = inference.face_generator()
     seeds = grid_seeds(first, n)
-    z = torch.cat([g.sample_z(s, 1) for s in seeds])
-    grid_z = truncate(z, variant, value, seeds)
-    faces = g.generate(torch.cat([sweep_z, grid_z, z]))  # one forward pass
-    k = len(sweep_values)
-    sweep_faces, grid_faces, plain_faces = faces[:k], faces[k : k + n], faces[k + n :]
+    return truncate(torch.cat([g.sample_z(s, 1) for s in seeds]), variant, value, seeds)
+
+
+def _grid(variant: str, value: float, first: int, grid_faces: Tensor) -> TruncationGrid:
+    n = grid_faces.shape[0]
     symbol = "ψ" if variant == "scale" else "τ"
-    div, base = latent.diversity(grid_faces), latent.diversity(plain_faces)
+    div, base = latent.diversity(grid_faces), untruncated_diversity(first, n)
     summary = (
         f"**Diversity at {symbol} = {value:g}: {div:.3f}** "
         f"(the same {n} seeds untruncated: {base:.3f}, so {100 * div / base:.0f} % of it). "
         "Diversity = mean RMS pixel difference between every pair of faces in the grid."
     )
+    return TruncationGrid(grid(grid_faces), div, base, summary)
+
+
+def truncation_grid(
+    seed: object, variant: object, psi: object, tau: object, first_seed: object, count: object
+) -> TruncationGrid:
+    """Only the grid at the chosen psi (or tau) and its diversity: what a drag redraws."""
+    _, variant, value, first, n = _truncation_inputs(seed, variant, psi, tau, first_seed, count)
+    faces = inference.face_generator().generate(_grid_codes(variant, value, first, n))
+    return _grid(variant, value, first, faces)
+
+
+def truncation_view(
+    seed: object, variant: object, psi: object, tau: object, first_seed: object, count: object
+) -> TruncationView:
+    """The whole truncation tab: sweep strip, grid, diversity and its curve."""
+    seed, variant, value, first, n = _truncation_inputs(seed, variant, psi, tau, first_seed, count)
+    g = inference.face_generator()
+    sweep_values = PSI_SWEEP if variant == "scale" else TAU_SWEEP
+    z1 = g.sample_z(seed, 1)
+    sweep_z = torch.cat([truncate(z1, variant, v, [seed]) for v in sweep_values])
+    faces = g.generate(torch.cat([sweep_z, _grid_codes(variant, value, first, n)]))  # one pass
+    k = len(sweep_values)
+    part = _grid(variant, value, first, faces[k:])
+    symbol = "ψ" if variant == "scale" else "τ"
     return TruncationView(
+        grid=part.grid,
+        diversity=part.diversity,
+        baseline_diversity=part.baseline_diversity,
+        summary=part.summary,
         sweep=strip(
-            sweep_faces,
+            faces[:k],
             [
                 f"{symbol}={v:g}\n‖z‖={float(r):.1f}"
                 for v, r in zip(sweep_values, latent.norms(sweep_z), strict=True)
             ],
         ),
-        grid=grid(grid_faces),
-        diversity=div,
-        baseline_diversity=base,
-        figure=diversity_figure(variant, first, n, value, div),
-        summary=summary,
+        figure=diversity_figure(variant, first, n, value, part.diversity),
     )

@@ -173,6 +173,8 @@ def test_truncation_view(g):
     assert "Diversity at ψ = 0.5" in v.summary
     v1 = fv.truncation_view(5, "scale", 1.0, 1.0, 100, 6)
     assert v1.diversity == pytest.approx(v1.baseline_diversity, rel=1e-6)
+    g2 = fv.truncation_grid(5, "scale", 0.5, 1.0, 100, 6)  # what a drag redraws
+    assert g2.grid.tobytes() == v.grid.tobytes() and g2.summary == v.summary
 
 
 def test_diversity_measure():

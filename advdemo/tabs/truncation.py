@@ -71,7 +71,7 @@ def truncation(seed: float, variant: str, psi: float, tau: float, first_seed: fl
 
 def grid_only(seed: float, variant: str, psi: float, tau: float, first_seed: float, grid_size):
     """While a slider is dragged: only the grid and its diversity (the plot waits for release)."""
-    v = fv.truncation_view(seed, variant, psi, tau, first_seed, grid_size)
+    v = fv.truncation_grid(seed, variant, psi, tau, first_seed, grid_size)
     return v.grid, v.summary
 
 

@@ -204,6 +204,7 @@ def build() -> None:
                 reset_button = gr.Button("Reset sliders", elem_id="latent-reset", scale=1)
             face = gr.Image(
                 first.image,
+                label="face",
                 show_label=False,
                 type="pil",
                 format="png",
@@ -218,7 +219,7 @@ def build() -> None:
                 "smoothed or invented.",
                 elem_classes=["advdemo-caption"],
             )
-            readout = gr.HTML(first.readout, elem_id="latent-readout")
+            readout = gr.HTML(first.readout, label="read-outs", elem_id="latent-readout")
             with gr.Row():
                 preset_buttons = [
                     gr.Button(label, size="sm", elem_id=f"latent-preset-{i}")
@@ -272,6 +273,7 @@ def build() -> None:
     gr.Markdown("**lerp**: the straight line, start → end (t and ‖z‖ under each frame)")
     lerp_strip = gr.Image(
         first_path.lerp_strip,
+        label="lerp strip",
         show_label=False,
         type="pil",
         format="png",
@@ -281,6 +283,7 @@ def build() -> None:
     gr.Markdown("**slerp**: along the sphere, start → end")
     slerp_strip = gr.Image(
         first_path.slerp_strip,
+        label="slerp strip",
         show_label=False,
         type="pil",
         format="png",
@@ -298,6 +301,7 @@ def build() -> None:
             )
             gif = gr.Image(
                 str(first_path.gif_path),
+                label="gif",
                 show_label=False,
                 type="filepath",
                 interactive=False,

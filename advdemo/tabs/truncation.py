@@ -134,6 +134,7 @@ def build() -> None:
     gr.Markdown("**One seed across ψ (or τ)**, with ‖z‖ under each face")
     sweep = gr.Image(
         first.sweep,
+        label="sweep strip",
         show_label=False,
         type="pil",
         format="png",
@@ -145,6 +146,7 @@ def build() -> None:
             gr.Markdown("**Many seeds at the chosen ψ (or τ)** (shown 2×, nearest-neighbour)")
             grid = gr.Image(
                 first.grid,
+                label="grid",
                 show_label=False,
                 type="pil",
                 format="png",
@@ -171,7 +173,7 @@ def build() -> None:
                 )
                 new_button = gr.Button("New seeds", elem_id="truncation-new")
         with gr.Column(scale=1, min_width=300):
-            summary = gr.Markdown(first.summary, elem_id="truncation-summary")
+            summary = gr.Markdown(first.summary, label="diversity", elem_id="truncation-summary")
             plot = gr.Plot(first.figure, label="Measured diversity", elem_id="truncation-plot")
 
     inputs = [seed, variant, psi, tau, first_seed, grid_size]

@@ -224,8 +224,8 @@ def test_inversion_recovers_a_generated_face(G):
     assert final.done and not snapshots[0].done
     assert final.code.shape == (ar.NZ,) and torch.isfinite(final.code).all()
     assert final.reconstruction.shape == (1, 3, 64, 64)
-    assert len(final.history) == 31
-    assert final.mse < final.history[0] / 4  # the descent did the work, not the restarts
+    assert len(final.history) == 21
+    assert final.mse < final.history[0] / 3  # the descent did the work, not the restarts
     assert final.psnr > 20
     # the code is a real code: decoding it again gives the reconstruction
     again = G.generate(final.code[None])
@@ -271,12 +271,9 @@ def test_presets_use_labelled_exemplars_and_say_what_to_expect(p):
         ar.preset("no such preset")
 
 
-def _carries(codes: torch.Tensor, expect: dict[str, bool]) -> float:
-    """Fraction of codes whose faces carry every expected attribute by the issue-4 probes."""
-    from advdemo import face_attributes as fa
-
-    scores = fa.attribute_scores(codes)
-    ok = torch.ones(codes.shape[0], dtype=torch.bool)
+def _carries(scores: dict[str, torch.Tensor], expect: dict[str, bool]) -> float:
+    """Fraction of faces that carry every expected attribute by the issue-4 probes' scores."""
+    ok = torch.ones_like(next(iter(scores.values())), dtype=torch.bool)
     for attribute, wanted in expect.items():
         ok &= (scores[attribute] > 0.5) if wanted else (scores[attribute] < 0.5)
     return float(ok.float().mean())
@@ -286,8 +283,10 @@ def _carries(codes: torch.Tensor, expect: dict[str, bool]) -> float:
 def preset_rates():
     """How often each preset's A − B, added to held-out faces of C's kind, gives the expected
     attributes, against random baselines. Printed with -s; the report quotes these."""
+    from advdemo.face_attributes import attribute_scores
+
     gen = torch.Generator().manual_seed(0)
-    random_codes = torch.randn(2000, ar.NZ, generator=gen)
+    random_scores = attribute_scores(torch.randn(1000, ar.NZ, generator=gen))
     rates = {}
     for p in ar.PRESETS:
         a, b = (torch.stack([ar.seed_code(s) for s in seeds]) for seeds in p.seeds[:2])
@@ -297,26 +296,30 @@ def preset_rates():
         triples = torch.stack(
             [heldout_c[torch.randperm(n, generator=gen)[:3]].mean(0) for _ in range(100)]
         )
-        directions = torch.randn(50, ar.NZ, generator=gen)
+        directions = torch.randn(20, ar.NZ, generator=gen)
         directions *= offset.norm() / directions.norm(dim=1, keepdim=True)
         own = ar.vector_arithmetic(*(list(s) for s in p.seeds))
         grids = torch.cat([ar.noise_grid(own.result, 0.25, seed) for seed in range(10)])
-        rates[p.key] = {
-            "n_heldout": n,
-            "preset + held-out single": _carries(offset + heldout_c, p.expect),
-            "preset + held-out triples": _carries(offset + triples, p.expect),
-            "preset itself, noise grids": _carries(grids, p.expect),
-            "baseline: N(0, I) codes": _carries(random_codes, p.expect),
-            "baseline: random offset, same norm": _carries(
-                (heldout_c[None] + directions[:, None]).reshape(-1, ar.NZ), p.expect
+        groups = {  # every code scored in one pass
+            "preset + held-out single": offset + heldout_c,
+            "preset + held-out triples": offset + triples,
+            "preset itself, noise grids": grids,
+            "baseline: random offset, same norm": (heldout_c[None] + directions[:, None]).reshape(
+                -1, ar.NZ
             ),
-            "baseline: held-out faces alone": _carries(heldout_c, p.expect),
-            "control: B − A instead of A − B": _carries(heldout_c - offset, p.expect),
+            "baseline: held-out faces alone": heldout_c,
+            "control: B − A instead of A − B": heldout_c - offset,
         }
-        for attribute, wanted in p.expect.items():  # which half of the pair carries, which not
-            rates[p.key][f"preset + held-out single, {attribute}={wanted} only"] = _carries(
-                offset + heldout_c, {attribute: wanted}
-            )
+        scores = attribute_scores(torch.cat(list(groups.values())))
+        r, start = {"n_heldout": n, "baseline: N(0, I) codes": _carries(random_scores, p.expect)}, 0
+        for name, codes in groups.items():
+            part = {k: v[start : start + codes.shape[0]] for k, v in scores.items()}
+            r[name] = _carries(part, p.expect)
+            start += codes.shape[0]
+            if name == "preset + held-out single":  # which half of the pair carries, which not
+                for attribute, wanted in p.expect.items():
+                    r[f"{name}, {attribute}={wanted} only"] = _carries(part, {attribute: wanted})
+        rates[p.key] = r
     print("\npreset success rates on held-out seeds (issue-4 probes):")
     for key, r in rates.items():
         print(f"  {key}: " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()))

@@ -218,8 +218,8 @@ def test_face_crop_takes_the_centre_square():
 
 def test_inversion_recovers_a_generated_face(G):
     target = G.generate(G.sample_z(777, 1))
-    snapshots = list(ar.inversion(G, target, steps=30, restarts=2, candidates=16, every=10, seed=1))
-    assert [s.step for s in snapshots] == [10, 20, 30]
+    snapshots = list(ar.inversion(G, target, steps=20, restarts=2, candidates=16, every=10, seed=1))
+    assert [s.step for s in snapshots] == [10, 20]
     final = snapshots[-1]
     assert final.done and not snapshots[0].done
     assert final.code.shape == (ar.NZ,) and torch.isfinite(final.code).all()

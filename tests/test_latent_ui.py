@@ -182,11 +182,25 @@ def test_latent_tab_in_a_browser(page, app_url, artifacts):
         arg=readout_before,
     )
 
-    # reset returns to the seed's own face
+    # reset returns to the seed's own face (Gradio names cached images by content: same URL)
     page.locator("#latent-reset").click()
     page.wait_for_function(
         "() => document.querySelector('#latent-glasses input[type=range]').value === '0'"
     )
+    page.wait_for_function(
+        "src => document.querySelector('#latent-face img').src === src", arg=before
+    )
+
+    # a preset sets its sliders and redraws; "New face" draws another seed
+    page.locator("#latent-preset-0").click()  # glasses +4
+    wait_for_new_image(page, face, before)
+    assert page.locator("#latent-glasses input[type=range]").input_value() == "4"
+    seed_before = page.locator("#latent-seed input").input_value()
+    shown = page.locator(face).get_attribute("src")
+    page.locator("#latent-new").click()
+    wait_for_new_image(page, face, shown)
+    assert page.locator("#latent-seed input").input_value() != seed_before
+    assert page.locator("#latent-glasses input[type=range]").input_value() == "0"
 
     # run an interpolation: both strips are redrawn with the new number of frames
     lerp, slerp = "#latent-lerp img", "#latent-slerp img"
@@ -227,5 +241,21 @@ def test_truncation_tab_in_a_browser(page, app_url, artifacts):
     page.wait_for_function(
         "() => (document.querySelector('#truncation-plot')?.innerText || '').includes('ψ=0.6')",
         timeout=30_000,
+    )
+    # the other variant: its slider appears and everything is redrawn for tau
+    assert not page.locator("#truncation-tau").is_visible()
+    shown = page.locator(grid).get_attribute("src")
+    page.locator("#truncation-variant").get_by_text("resample").click()
+    page.wait_for_selector("#truncation-tau", state="visible")
+    wait_for_new_image(page, grid, shown)
+    page.wait_for_function(
+        "() => document.querySelector('#truncation-summary').innerText.includes('τ = 1')"
+    )
+    # a preset back to psi = 0.7 in one click
+    shown = page.locator(grid).get_attribute("src")
+    page.locator("#truncation-preset-0").click()
+    wait_for_new_image(page, grid, shown)
+    page.wait_for_function(
+        "() => document.querySelector('#truncation-summary').innerText.includes('ψ = 0.7')"
     )
     page.screenshot(path=str(artifacts / "truncation.png"), full_page=True)

@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr
 
-from advdemo import checkpoints, inference
+from advdemo import checkpoints, inference, ui
 from advdemo.tabs import TABS
 
 MAX_FILE_SIZE = "10mb"
@@ -84,7 +84,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(models_markdown())
         gr.api(list_models, api_name="models", queue=False)
     demo.queue(default_concurrency_limit=1, max_size=256)
-    return demo
+    return ui.readable_input_errors(demo)
 
 
 def page_css() -> str:

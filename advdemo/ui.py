@@ -9,10 +9,12 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from advdemo.errors import InputError, ModelUnavailable
 
@@ -106,7 +108,8 @@ class ImageUpload(gr.Image):
             return super().preprocess(payload)
         except gr.Error:
             raise
-        except (OSError, ValueError, SyntaxError):  # PIL could not open it: let load_image say why
+        # PIL could not open it (or refused a decompression bomb): let load_image say why
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             path = getattr(payload, "path", None)
             if path is None:
                 raise
@@ -116,3 +119,74 @@ class ImageUpload(gr.Image):
 def image_upload(**kwargs: Any) -> ImageUpload:
     """An upload box whose file reaches the callback as a path, unconverted and unrejected."""
     return ImageUpload(**{"type": "filepath", "image_mode": None, **kwargs})
+
+
+# ---------------------------------------------------------------- inputs Gradio cannot convert
+
+_NUMERIC = (gr.Slider, gr.Number)
+_FILES = (gr.Image, gr.File, gr.Gallery)
+
+
+def _expects(block: Any) -> str:
+    if isinstance(block, _NUMERIC):
+        return "a finite number"
+    if isinstance(block, _FILES):
+        return "an uploaded image file"
+    if isinstance(block, gr.Checkbox):
+        return "true or false"
+    if isinstance(block, gr.Radio | gr.Dropdown):
+        return "one of its choices"
+    return "a value of another kind"
+
+
+def _plainly_wrong(block: Any, value: Any) -> bool:
+    if isinstance(block, _NUMERIC):
+        return (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        )
+    if isinstance(block, _FILES):
+        return value is not None and not isinstance(value, dict | list)
+    return False
+
+
+def _input_error_message(block_fn: Any, inputs: list[Any], exc: BaseException) -> str:
+    pairs = list(zip(block_fn.inputs, inputs, strict=False))
+    culprit = next(((b, v) for b, v in pairs if _plainly_wrong(b, v)), None)
+    if culprit is None:  # the value had the right shape; an upload Gradio could not open
+        culprit = next(((b, v) for b, v in pairs if isinstance(b, _FILES) and v), None)
+    if culprit is None:
+        return f"One of the inputs could not be read ({type(exc).__name__}); check the values."
+    block, value = culprit
+    label = getattr(block, "label", None) or type(block).__name__
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    if any("DecompressionBomb" in type(e).__name__ for e in (exc, exc.__cause__)):
+        return f"“{label}”: the image has too many pixels to open; upload a smaller one."
+    return f"“{label}” expects {_expects(block)}; got {shown}."
+
+
+def readable_input_errors(demo: gr.Blocks) -> gr.Blocks:
+    """Give a clear message when Gradio itself cannot convert an input (API callers sending
+    "abc" to a slider, NaN to an integer box, a non-file to an image) before any callback runs.
+
+    Gradio raises those from Blocks.preprocess_data and, without show_error, the caller gets
+    an error with no message at all. This wraps that one method of this Blocks instance (not
+    the class) and re-raises them as gr.Error naming the input and what it expects.
+    """
+    original = demo.preprocess_data
+
+    @functools.wraps(original)
+    async def preprocess_data(block_fn, inputs, *args, **kwargs):
+        try:
+            return await original(block_fn, inputs, *args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as exc:
+            log.info("input rejected before the callback: %s: %s", type(exc).__name__, exc)
+            raise gr.Error(
+                _input_error_message(block_fn, inputs, exc), title="Cannot do that"
+            ) from exc
+
+    demo.preprocess_data = preprocess_data
+    return demo

@@ -1,0 +1,69 @@
+"""UI glue: library errors and inputs Gradio cannot convert both reach the user as messages."""
+
+from __future__ import annotations
+
+import socket
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from advdemo import ui
+from advdemo.errors import InputError
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@ui.friendly
+def _double(x: float, n: int) -> float:
+    if x < 0:
+        raise InputError("x must not be negative here.")
+    if x > 100:
+        raise RuntimeError("an internal detail the user must not see")
+    return 2 * x + n
+
+
+@pytest.fixture(scope="module")
+def guarded_client():
+    with gr.Blocks(analytics_enabled=False) as demo:
+        x = gr.Slider(-10, 200, value=1, label="strength")
+        n = gr.Number(value=0, precision=0, label="count")
+        out = gr.Number()
+        gr.Button().click(_double, [x, n], out, api_name="double")
+    ui.readable_input_errors(demo)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1",
+        server_port=_free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+    )
+    yield Client(url, analytics_enabled=False, verbose=False)
+    demo.close()
+
+
+def test_good_values_pass_through(guarded_client):
+    assert guarded_client.predict(3, 1, api_name="/double") == 7
+
+
+@pytest.mark.parametrize(
+    "x, n, fragment",
+    [
+        ("abc", 0, "“strength” expects a finite number; got 'abc'"),
+        (None, 0, "“strength” expects a finite number; got None"),
+        ([1], 0, "“strength” expects a finite number"),
+        (1, "many", "“count” expects a finite number"),
+        (-1, 0, "x must not be negative here."),
+        (150, 0, "Something went wrong on the server"),
+    ],
+)
+def test_bad_values_get_a_message_naming_the_input(guarded_client, x, n, fragment):
+    with pytest.raises(AppError) as exc:
+        guarded_client.predict(x, n, api_name="/double")
+    assert fragment in str(exc.value)
+    assert "internal detail" not in str(exc.value)

@@ -1,0 +1,51 @@
+"""README's promises, checked: the two quick-start commands match what CI runs, and every API
+example in it runs against the launched app as written."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.S | re.M)
+    assert match, f"README has no '## {title}' section"
+    return match.group(1)
+
+
+def test_quick_start_is_exactly_two_commands_and_ci_runs_the_test_one():
+    blocks = re.findall(r"```bash\n(.*?)```", _section("Quick start"), re.S)
+    commands = [line.split("#")[0].strip() for b in blocks for line in b.splitlines()]
+    commands = [c for c in commands if c]
+    assert commands == ["python3 bootstrap.py app", "python3 bootstrap.py test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 bootstrap.py test" in ci
+
+
+def test_api_examples_run_against_the_app(app_url):
+    code = "\n".join(re.findall(r"```python\n(.*?)```", _section("API"), re.S))
+    assert "Client(" in code
+    code = code.replace(
+        'Client("http://127.0.0.1:7860/")',
+        f'Client("{app_url}/", analytics_enabled=False, verbose=False)',
+    )
+    namespace: dict = {}
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the examples name files relative to the repository, as a reader would
+    try:
+        exec(compile(code, "README.md (API examples)", "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    assert namespace["top5"]["label"] != namespace["top5_after"]["label"]
+    assert Path(namespace["face"]).is_file()
+
+
+@pytest.mark.parametrize("path", ["assets/README.md", "checkpoints/README.md"])
+def test_notes_beside_data_exist(path):
+    assert (ROOT / path).read_text().strip()

@@ -341,3 +341,31 @@ def test_more_exemplars_give_a_steadier_glasses_direction(preset_rates):
     three, eight = preset_rates["glasses"], preset_rates["glasses8"]
     assert eight["preset + held-out single"] > three["preset + held-out single"]
     assert eight["preset + held-out triples"] > three["preset + held-out triples"]
+
+
+def test_not_a_face_names_what_a_classifier_sees_instead(G):
+    from PIL import Image
+
+    from advdemo import images
+
+    classifier = inference.classifier("efficientnet-lite0")
+    assert ar.WORN_BY_PEOPLE <= set(classifier.labels)  # no typos in the list
+
+    def guess(picture):
+        probabilities = classifier.probabilities(classifier.prepare(picture))[0]
+        return ar.not_a_face(probabilities, classifier.labels)
+
+    cat = guess(images.load_image(images.asset("chelsea.png")))
+    assert cat is not None and "cat" in cat[0]
+    assert guess(images.load_image(images.asset("coffee.png")))[0] == "espresso"
+    real_face = images.load_image(images.asset("astronaut.jpg")).crop((150, 25, 290, 165))
+    assert guess(real_face) is None
+    faces = G.generate(torch.cat([G.sample_z(s, 1) for s in range(2000, 2016)]))
+    batch = torch.cat(
+        [
+            classifier.prepare(images.to_pil(f).resize((256, 256), Image.Resampling.BICUBIC))
+            for f in faces
+        ]
+    )
+    probabilities = classifier.probabilities(batch)
+    assert [ar.not_a_face(p, classifier.labels) for p in probabilities] == [None] * len(faces)

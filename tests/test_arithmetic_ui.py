@@ -84,6 +84,16 @@ def test_api_inversion_finds_a_code_for_a_generated_face(client, tmp_path):
     assert _image(comparison).size == (2 * 256 + 4, 256)
 
 
+def test_api_inversion_says_when_the_upload_is_not_a_face(client):
+    from advdemo import images
+
+    _, message = client.predict(
+        handle_file(str(images.asset("chelsea.png"))), 10, api_name="/arithmetic_invert"
+    )
+    assert "Found a code" in message
+    assert "cat" in message and "not a person" in message
+
+
 def test_api_inversion_refuses_what_is_not_a_photo(client, tmp_path):
     flat = tmp_path / "flat.png"
     Image.new("RGB", (100, 100), (90, 90, 90)).save(flat)

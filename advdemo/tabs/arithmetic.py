@@ -9,13 +9,17 @@ decodes only the slot's picks and their average, in one batch.
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 import torch
 from PIL import Image
 
 from advdemo import arithmetic as ar
 from advdemo import images, inference, ui
-from advdemo.errors import InputError, choice, whole
+from advdemo.errors import InputError, ModelUnavailable, choice, whole
+
+log = logging.getLogger("advdemo.arithmetic")
 
 TITLE = "Vector arithmetic"
 TAB_ID = "arithmetic"
@@ -287,6 +291,29 @@ def _verdict(psnr: float) -> str:
     )
 
 
+def _not_a_face_hint(picture: Image.Image) -> str:
+    """A sentence when the built-in ImageNet classifier confidently sees something else."""
+    try:
+        classifier = inference.classifier("efficientnet-lite0")
+    except ModelUnavailable:
+        log.warning("no classifier for the not-a-face hint; inverting without it")
+        return ""
+    guess = ar.not_a_face(
+        classifier.probabilities(classifier.prepare(picture))[0], classifier.labels
+    )
+    if guess is None:
+        return ""
+    label, p = guess
+    gr.Warning(
+        f"This looks like a {label} ({p:.0%} by an ImageNet classifier), not a face. The "
+        "generator only draws faces: it will find the face closest in colours and layout."
+    )
+    return (
+        f" An ImageNet classifier sees **{label}** here ({p:.0%}), not a person: the face "
+        "found shares colours and layout with your picture, not its content."
+    )
+
+
 @ui.on_gpu
 @ui.friendly
 def invert_upload(upload, steps, progress=gr.Progress()):
@@ -296,7 +323,9 @@ def invert_upload(upload, steps, progress=gr.Progress()):
     the last yield is the best code found.
     """
     steps = whole("Steps", steps, 10, MAX_INVERSION_STEPS)
-    target = ar.face_crop(images.load_image(upload))
+    picture = images.load_image(upload)
+    target = ar.face_crop(picture)
+    hint = _not_a_face_hint(picture)
     G = _generator()
     progress((0, steps), desc="starting from the closest of 64 random faces")
     for snap in ar.inversion(G, target, steps=steps, every=10, device=inference.device()):
@@ -305,13 +334,13 @@ def invert_upload(upload, steps, progress=gr.Progress()):
         if snap.done:
             message = (
                 f"**Found a code** after {steps} steps: PSNR {snap.psnr:.1f} dB, "
-                f"{_verdict(snap.psnr)}. ‖z‖ = {float(snap.code.norm()):.1f}. "
+                f"{_verdict(snap.psnr)}. ‖z‖ = {float(snap.code.norm()):.1f}.{hint} "
                 "Press *add to active slot* to use it."
             )
             if snap.psnr < ROUGH_PSNR:
                 gr.Warning(f"Poor reconstruction (PSNR {snap.psnr:.1f} dB): is it a face?")
         else:
-            message = f"Searching … step {snap.step} of {steps}, PSNR {snap.psnr:.1f} dB."
+            message = f"Searching … step {snap.step} of {steps}, PSNR {snap.psnr:.1f} dB.{hint}"
         yield _comparison(target, snap.reconstruction), message, code
 
 

@@ -169,6 +169,10 @@ def test_pick_faces_compute_and_run_a_preset(page, app_url, artifacts):
         "document.querySelectorAll('#arith-picks-b .thumbnail-item').length == 2"
     )
     assert _slot_codes(page, "b") == [8, 10]
+    page.wait_for_function(  # the result follows the slots by itself
+        "document.querySelector('#arith-summary').innerText.includes('averaged over 3, 2 and 3')"
+    )
+    grid_src = _src(page, "arith-grid")
 
     # rename a slot: the active-slot selector follows
     name_c = page.locator("#arith-name-c textarea, #arith-name-c input").first
@@ -186,11 +190,13 @@ def test_pick_faces_compute_and_run_a_preset(page, app_url, artifacts):
         "([sel, want]) => document.querySelector(sel).innerText.replace(/\\s/g, '').includes(want)",
         arg=["#arith-codes-a", json.dumps(list(GLASSES[0])).replace(" ", "")],
     )
-    grid_src = _wait_for_new_image(page, "arith-grid", grid_src)
+    page.wait_for_function(
+        "document.querySelector('#arith-summary').innerText.includes('averaged over 3, 3 and 3')"
+    )
+    _wait_for_new_image(page, "arith-grid", grid_src)
     assert _slot_codes(page, "a") == list(GLASSES[0])
     assert _slot_codes(page, "c") == list(GLASSES[2])
     assert page.locator("#arith-picks-b .thumbnail-item").count() == 3
-    assert "averaged over 3, 3 and 3" in page.locator("#arith-summary").inner_text()
     assert singles_src and _src(page, "arith-singles") != singles_src
     page.locator("#arith-slot-a").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "arithmetic.png"), full_page=True)

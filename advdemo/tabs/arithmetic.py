@@ -471,24 +471,33 @@ def build() -> None:
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
+            gr.Markdown("#### With averages: mean A − mean B + mean C = result")
             result_eq = gr.Image(
                 label="With averages: mean A − mean B + mean C = result",
+                show_label=False,
                 format="png",
                 interactive=False,
+                buttons=["download"],
                 elem_id="arith-result-eq",
             )
+            gr.Markdown("#### The result with small noise σε added (exact result in the centre)")
             result_grid = gr.Image(
-                label="The result with small noise σε (exact result in the centre)",
+                label="The result with small noise (exact result in the centre)",
+                show_label=False,
                 format="png",
                 interactive=False,
                 height=440,
+                buttons=["download"],
                 elem_id="arith-grid",
             )
         with gr.Column(scale=1):
+            gr.Markdown("#### With single picks: pick i of A − pick i of B + pick i of C")
             result_singles = gr.Image(
                 label="With single picks: pick i of A − pick i of B + pick i of C",
+                show_label=False,
                 format="png",
                 interactive=False,
+                buttons=["download"],
                 elem_id="arith-singles",
             )
             summary = gr.Markdown(elem_id="arith-summary")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from advdemo.tabs import adversarial, arithmetic, latent_explorer, toy_gan, truncation
+from advdemo.tabs import adversarial, arithmetic, cyclegan, latent_explorer, toy_gan, truncation
 
 # Final order: latent explorer, truncation, vector arithmetic, cyclegan, adversarial, 1-D GAN.
-TABS: list[ModuleType] = [latent_explorer, truncation, arithmetic, adversarial, toy_gan]
+TABS: list[ModuleType] = [latent_explorer, truncation, arithmetic, cyclegan, adversarial, toy_gan]

@@ -1,0 +1,303 @@
+"""The "CycleGAN" tab: translate a photo, then translate it back and see what the cycle lost.
+
+Layout and wiring only: everything computed is advdemo.cyclegan.translate. The public
+"translate" API takes (image, model name, long side in pixels) and returns the input at the
+working size, G(x), F(G(x)) (None without a reverse generator), the |x − F(G(x))| map (None
+likewise) and a Markdown summary with the cycle L1.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from advdemo import cyclegan as cg
+from advdemo import images, inference, ui
+from advdemo.errors import ModelUnavailable
+
+TITLE = "CycleGAN"
+TAB_ID = "cyclegan"
+
+RESOLUTION_STEP = 32
+OFFICIAL_MB = 45  # each official generator file: 11.4 M float32 parameters
+IMAGE_HEIGHT = 300
+
+# Outputs at 256 px would sit small in their boxes: let them fill the box (aspect kept).
+CSS = """
+#cg-before img, #cg-after img, #cg-reconstruction img, #cg-heatmap img {
+  width: 100%; height: 100%; object-fit: contain;
+}
+"""
+
+INTRO = r"""
+### Unpaired translation: horses to zebras without a single matching pair
+CycleGAN learns to turn pictures of one kind ($X$, horses) into another ($Y$, zebras) from two
+unrelated piles of photos: nobody has the same horse photographed as a zebra. A generator
+$G: X \to Y$ is trained against a discriminator, like any GAN, and a second generator
+$F: Y \to X$ must be able to undo it: $F(G(x)) \approx x$. Upload a photo, translate it, and,
+where the model's reverse exists, see how well the round trip comes back: the
+**cycle-consistency** term $\lVert F(G(x)) - x\rVert_1$ for your own picture.
+"""
+
+TRY_THIS = """
+**Try this:** click the cat (it runs by itself), then switch to *horse → zebra* (downloaded on
+first use): stripes appear where the generator believes a horse's coat is. Is the round trip
+perfect? The heat map puts the error on fine texture and edges: $G$ must hide what $F$ needs
+inside small, barely visible changes. Then raise the resolution to 1024: the models were
+trained on 256-pixel crops, so their brush strokes shrink relative to the picture.
+"""
+
+LOSSES = r"""
+### The four losses and the cycle
+Two generators, $G: X \to Y$ and $F: Y \to X$, and two discriminators: $D_Y$ tells real
+members of $Y$ from outputs of $G$, $D_X$ real members of $X$ from outputs of $F$ (the
+lecture's $G1$, $G2$, $D1$, $D2$). Each generator–discriminator pair plays the ordinary GAN
+game, so there is one loss per player, $m$ pictures per batch:
+$$J^{(D_Y)} = -\tfrac{1}{m}\textstyle\sum_i \log D_Y(y^{(i)})
+- \tfrac{1}{m}\sum_i \log\bigl(1 - D_Y(G(x^{(i)}))\bigr),
+\qquad J^{(G)} = -\tfrac{1}{m}\sum_i \log D_Y(G(x^{(i)})),$$
+and $J^{(D_X)}$, $J^{(F)}$ the same with $X$ and $Y$ swapped. These four only ask that $G(x)$
+*look like* some zebra: $G$ could ignore the horse it was given and still win. The fifth term
+ties output to input, in both directions:
+$$J^{\text{cycle}} = \tfrac{1}{m}\textstyle\sum_i \lVert F(G(x^{(i)})) - x^{(i)}\rVert_1
++ \tfrac{1}{m}\sum_i \lVert G(F(y^{(i)})) - y^{(i)}\rVert_1,$$
+$$J = J^{(D_X)} + J^{(G)} + J^{(D_Y)} + J^{(F)} + \lambda\, J^{\text{cycle}}
+\qquad (\lambda = 10 \text{ in the CycleGAN paper}).$$
+The cycle error shown above is the first half of $J^{\text{cycle}}$ for one photo, averaged
+over pixels and colour channels on the 0-1 scale. A translation that looks perfect but
+scores high has thrown content away; a score near 0 with no visible change means $G$ did
+hardly anything. In practice the paper swaps the log losses for least-squares ones, which
+train more stably; the structure of $J$ stays the same.
+"""
+
+NO_REVERSE = (
+    "**No reconstruction for this model.** Only its forward generator $G$ was released, so "
+    "$F(G(x))$ and the cycle error cannot be computed here. Choose *horse → zebra*, "
+    "*summer → winter*, *apple → orange* or *Monet → photo* (official generators, downloaded on "
+    "first use) to see the cycle."
+)
+
+
+def _choices() -> list[tuple[str, str]]:
+    """(label, registry name) for every translator: the built-in first, then the official
+    ones with their reverse right after them."""
+    out = []
+    for name in inference.names("translator"):
+        spec = inference.spec(name)
+        if spec.builtin:
+            out.insert(0, ("photo → vintage (built-in, offline)", name))
+        else:
+            what = inference.CYCLEGAN_OFFICIAL[name][1]
+            out.append((f"{what} (official, download)", name))
+    return out
+
+
+def _model_info(name: str) -> str:
+    spec = inference.spec(name)
+    lines = [f"**{spec.description}.** Licence: {spec.licence}."]
+    if spec.reverse:
+        reverse = inference.spec(spec.reverse)
+        lines.append(f"Reverse generator F: `{reverse.name}`, so the cycle is shown.")
+    else:
+        lines.append("No reverse generator: translation only.")
+    if spec.url is not None:
+        present = spec.weights_path.is_file() and (
+            spec.reverse is None or inference.spec(spec.reverse).weights_path.is_file()
+        )
+        lines.append(
+            "Already downloaded."
+            if present
+            else f"Downloaded on first use, ≈{OFFICIAL_MB} MB per generator (needs internet; "
+            "an offline machine says so)."
+        )
+    return " ".join(lines)
+
+
+def _how(p: cg.Pass) -> str:
+    how = {
+        "compiled": "compiled bf16 fast path",
+        "eager": "plain fp32",
+        "tiled": f"{p.tiles} tiles (exact)",
+    }[p.path]
+    return f"`{p.model}` {how}, {p.seconds:.2f} s"
+
+
+def _summary(result: cg.Translation) -> str:
+    w, h = result.size
+    ow, oh = result.original_size
+    scaled = "upscaled" if max(w, h) > max(ow, oh) else "scaled"
+    lines = [
+        f"Ran at **{w}×{h}** ({scaled} from {ow}×{oh}, aspect ratio kept). "
+        + "; ".join(_how(p) for p in result.passes)
+        + "."
+    ]
+    if result.cycle_l1 is not None:
+        lines.append(
+            f"**Cycle error** $\\lVert F(G(x)) - x\\rVert_1$ per pixel and channel: "
+            f"**{result.cycle_l1:.4f}** on the 0-1 scale (≈ {result.cycle_l1 * 255:.1f} of 255 "
+            "grey levels). Heat map: black = 0, pale yellow ≥ "
+            f"{cg.HEAT_MAX:g} ({cg.HEAT_MAX * 255:.0f} levels)."
+        )
+    return "\n\n".join(lines)
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _run(image, model, resolution, progress) -> tuple:
+    result = cg.translate(
+        image, model, resolution, progress=lambda f, message: progress(f, desc=message)
+    )
+    has_cycle = result.reconstruction is not None
+    reconstruction = images.to_pil(result.reconstruction) if has_cycle else None
+    heat = cg.heat_map(result.cycle_error) if has_cycle else None
+    return (
+        images.to_pil(result.source),
+        images.to_pil(result.translated),
+        gr.Image(value=reconstruction, visible=has_cycle),
+        gr.Image(value=heat, visible=has_cycle),
+        _summary(result),
+        gr.Markdown(visible=not has_cycle),
+    )
+
+
+@ui.on_gpu
+@ui.friendly
+def translate(image, model, resolution, progress=gr.Progress(track_tqdm=True)):
+    """Translate a photo with CycleGAN generator `model` at `resolution` px on the long side.
+
+    Returns (the photo at the working size, G(x), F(G(x)) or None, the |x − F(G(x))| heat map
+    or None, a Markdown summary with the cycle L1, the no-reverse note). F(G(x)) and the map
+    are None for models released without a reverse generator (the built-in one).
+    """
+    return _run(image, model, resolution, progress)
+
+
+@ui.on_gpu
+@ui.friendly
+def translate_if_ready(image, model, resolution, progress=gr.Progress(track_tqdm=True)):
+    """Re-run after the photo, model or resolution changed, once there is a photo."""
+    if image is None:
+        return [gr.skip()] * 6
+    try:
+        return _run(image, model, resolution, progress)
+    except ModelUnavailable as exc:
+        # A model chosen from the list that cannot be fetched here (offline): say so, but keep
+        # the last pictures on screen rather than blanking every panel with an error badge.
+        gr.Warning(str(exc), title="Model not available here")
+        note = (
+            f"**{inference.spec(model).title} is not available on this machine.** {exc}\n\n"
+            "The pictures shown are from the previous run."
+        )
+        return [gr.skip()] * 4 + [note, gr.skip()]
+
+
+@ui.friendly
+def model_info(model):
+    return _model_info(inference.spec(model).name)
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def build() -> None:
+    ui.explanation(INTRO + TRY_THIS)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            photo = ui.image_upload(
+                label="Your photo (or an example below)",
+                sources=["upload", "clipboard"],
+                height=260,
+                elem_id="cg-input",
+            )
+            gr.Examples(
+                examples=[[str(images.asset(name))] for name in cg.EXAMPLES],
+                inputs=[photo],
+                label="Example photos (CC0 / public domain, see assets/README.md)",
+                examples_per_page=len(cg.EXAMPLES),
+                api_name="cyclegan_example",
+                api_visibility="private",
+                elem_id="cg-examples",
+            )
+            choices = _choices()
+            model = gr.Dropdown(
+                choices=choices,
+                value=cg.BUILTIN,
+                label="Model",
+                elem_id="cg-model",
+            )
+            info = gr.Markdown(_model_info(cg.BUILTIN), elem_id="cg-model-info")
+            resolution = gr.Slider(
+                minimum=cg.MIN_LONG_SIDE,
+                maximum=cg.MAX_LONG_SIDE,
+                step=RESOLUTION_STEP,
+                value=cg.DEFAULT_LONG_SIDE,
+                label="Resolution: pixels on the long side (above 512×512 pixels: tiled)",
+                elem_id="cg-resolution",
+            )
+            run = gr.Button("Translate", variant="primary", elem_id="cg-run")
+        with gr.Column(scale=5):
+            with gr.Row(equal_height=True):
+                before = gr.Image(
+                    label="x: your photo at the working size",
+                    height=IMAGE_HEIGHT,
+                    format="png",
+                    interactive=False,
+                    elem_id="cg-before",
+                )
+                after = gr.Image(
+                    label="G(x): translated",
+                    height=IMAGE_HEIGHT,
+                    format="png",
+                    interactive=False,
+                    elem_id="cg-after",
+                )
+            no_reverse = ui.explanation(NO_REVERSE, visible=True, elem_id="cg-no-reverse")
+            with gr.Row(equal_height=True):
+                reconstruction = gr.Image(
+                    label="F(G(x)): translated back",
+                    height=IMAGE_HEIGHT,
+                    format="png",
+                    interactive=False,
+                    visible=False,
+                    elem_id="cg-reconstruction",
+                )
+                heat = gr.Image(
+                    label="|x − F(G(x))|: black 0, pale yellow ≥ 0.25",
+                    height=IMAGE_HEIGHT,
+                    format="png",
+                    interactive=False,
+                    visible=False,
+                    elem_id="cg-heatmap",
+                )
+            summary = gr.Markdown(
+                "Pick an example or upload a photo.",
+                latex_delimiters=ui.LATEX,
+                elem_id="cg-summary",
+            )
+    ui.explanation(LOSSES, elem_id="cg-losses")
+
+    outputs = [before, after, reconstruction, heat, summary, no_reverse]
+    run.click(
+        translate,
+        inputs=[photo, model, resolution],
+        outputs=outputs,
+        api_name="translate",
+        **ui.HEAVY_LANE,
+    )
+    model.change(
+        model_info,
+        inputs=[model],
+        outputs=[info],
+        api_name="cyclegan_model_info",
+        api_visibility="private",
+    )
+    gr.on(
+        [photo.change, model.change, resolution.release],
+        translate_if_ready,
+        inputs=[photo, model, resolution],
+        outputs=outputs,
+        api_name="cyclegan_auto",
+        api_visibility="private",
+        trigger_mode="always_last",
+        **ui.HEAVY_LANE,
+    )

@@ -200,3 +200,19 @@ def test_pick_faces_compute_and_run_a_preset(page, app_url, artifacts):
     assert singles_src and _src(page, "arith-singles") != singles_src
     page.locator("#arith-slot-a").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "arithmetic.png"), full_page=True)
+
+
+def test_a_full_slot_or_an_unknown_slot_is_refused_with_a_message():
+    from advdemo.errors import InputError
+    from advdemo.tabs import arithmetic as tab
+
+    full = list(range(ar.MAX_PICKS))
+    with pytest.raises(InputError, match=f"already holds {ar.MAX_PICKS} faces"):
+        tab._add_to_active("A", (full, [], []), 99)
+    with pytest.raises(InputError, match="Active slot"):
+        tab._add_to_active("D", ([], [], []), 99)
+    out = tab._add_to_active("B", (full, [3], []), 4)  # only the active slot changes
+    assert out[3] == [3, 4] and len(out[4]) == 2
+    import gradio as gr
+
+    assert out[:3] == [gr.skip()] * 3 and out[6:] == [gr.skip()] * 3  # A and C untouched

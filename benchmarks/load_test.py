@@ -81,16 +81,20 @@ class Param:
     has_default: bool
     default: object
     description: str
+    enum: tuple | None = None  # a Radio's / Dropdown's choices, from the JSON schema
 
     @classmethod
     def from_api(cls, p: dict) -> Param:
+        schema = p["type"] if isinstance(p["type"], dict) else {}
+        enum = schema.get("enum")
         return cls(
             name=p["parameter_name"],
             component=p["component"],
             python_type=p["python_type"]["type"],
             has_default=p.get("parameter_has_default", False),
             default=p.get("parameter_default"),
-            description=p["type"].get("description", "") if isinstance(p["type"], dict) else "",
+            description=schema.get("description", ""),
+            enum=tuple(enum) if isinstance(enum, list) else None,
         )
 
     @property
@@ -103,9 +107,16 @@ class Param:
 
     @property
     def choices(self) -> list | None:
-        """The allowed values of a Radio / Dropdown (a Literal[...] type), else None."""
+        """The allowed values of a Radio / Dropdown, else None."""
+        if self.enum is not None:
+            return list(self.enum)
         match = re.fullmatch(r"Literal\[(.*)\]", self.python_type, re.S)
-        return list(ast.literal_eval(f"[{match.group(1)}]")) if match else None
+        if not match:
+            return None
+        try:  # the Literal[...] text is not quoted safely (e.g. "carpenter's kit")
+            return list(ast.literal_eval(f"[{match.group(1)}]"))
+        except (SyntaxError, ValueError):
+            return None
 
     @property
     def bounds(self) -> tuple[float, float] | None:
@@ -235,6 +246,14 @@ def make_attack(params: list[Param], rng: random.Random, s: Settings, steps: int
     return kwargs
 
 
+def make_eps_sweep(params: list[Param], rng: random.Random, s: Settings) -> dict:
+    """The eps sweep with one-step FGSM (the cheapest method): one gradient per eps."""
+    kwargs = valid_kwargs(params, rng)
+    for p in _named(params, r"method|attack"):
+        kwargs[p.name] = _choice_like(p, "fgsm")
+    return kwargs
+
+
 def make_translate(params: list[Param], rng: random.Random, s: Settings, big=False) -> dict:
     """A translation at the smallest resolution offered (the largest with big=True)."""
     kwargs = valid_kwargs(params, rng)
@@ -278,6 +297,7 @@ MAKERS: dict[str, Maker] = {
     "/generate": make_generate,
     "/classify": make_classify,
     "/attack": make_attack,
+    "/eps_sweep": make_eps_sweep,
     "/translate": make_translate,
     "/toy_gan": make_toy_gan,
     "/arithmetic": make_arithmetic,
@@ -630,15 +650,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_until_idle(pid: int, timeout: float = 240.0, busy_below: float = 0.15) -> float:
-    """Wait until the process uses < busy_below of a core over two 2-s windows in a row
-    (e.g. its background warm-up, compilation included, is over); returns seconds waited."""
+def wait_until_idle(
+    pid: int, timeout: float = 240.0, busy_below: float = 0.15, window: float = 2.0
+) -> float:
+    """Wait until the process uses < busy_below of a core over two windows in a row (e.g.
+    its background warm-up, compilation included, is over); returns seconds waited."""
     t0 = time.monotonic()
     quiet = 0
     while time.monotonic() - t0 < timeout and quiet < 2:
         before = cpu_seconds(pid)
-        time.sleep(2.0)
-        quiet = quiet + 1 if (cpu_seconds(pid) - before) / 2.0 < busy_below else 0
+        time.sleep(window)
+        quiet = quiet + 1 if (cpu_seconds(pid) - before) / window < busy_below else 0
     return time.monotonic() - t0
 
 

@@ -38,6 +38,7 @@ from benchmarks.load_test import (
     request,
     subprocess_app,
     timed_call,
+    wait_until_idle,
 )
 
 GROWTH_LIMIT_MB = 50.0
@@ -111,9 +112,17 @@ def run_soak(
     settings: Settings | None = None,
     seed: int = 0,
     only: set[str] | None = None,
+    settle: float = 3.0,
+    idle_window: float = 2.0,
 ) -> SoakResult:
     """Send `total` mixed requests from `users` concurrent users and sample RSS of `pid`
-    (requests to the endpoints in `only`, when given: to find which one grows)."""
+    (requests to the endpoints in `only`, when given: to find which one grows).
+
+    Baseline and end are read with nothing in flight: after the warm-up requests the users
+    pause until every one of them is answered, the server is idle again (`settle` seconds at
+    least) and the baseline is read; the end is read the same way after the last request. So
+    growth compares like with like, not a moment with a big job in flight with one without.
+    """
     check_loopback(url)
     settings = settings or Settings()
     spec = api_spec(make_client(url))
@@ -127,8 +136,19 @@ def run_soak(
     state = {"next": 0, "done": 0}
     outcomes: list[Outcome] = []
     curve: list[tuple[int, float]] = [(0, rss_mb(pid))]
+    warmed = threading.Event()
     t0 = time.monotonic()
     deadline = t0 + time_limit
+
+    def settled_rss() -> float:
+        time.sleep(settle)
+        timeout = min(60.0, max(0.0, deadline - time.monotonic()))
+        wait_until_idle(pid, timeout=timeout, window=idle_window)
+        return rss_mb(pid)
+
+    if warmup <= 0:
+        curve[0] = (0, settled_rss())
+        warmed.set()
 
     def user(u: int) -> None:
         rng = random.Random(seed * 1000 + u)
@@ -139,6 +159,8 @@ def run_soak(
                 if i >= total:
                     break
                 state["next"] += 1
+            if i >= warmup and not warmed.wait(timeout=max(0.0, deadline - time.monotonic())):
+                break  # the time limit came during the pause; counted as unsent
             if used >= session_requests:  # a new visitor: a new session
                 with contextlib.suppress(Exception):
                     client.close()
@@ -155,8 +177,11 @@ def run_soak(
                 outcomes.append(outcome)
                 state["done"] += 1
                 done = state["done"]
-                if done % sample_every == 0 or done in (warmup, total):
+                if done % sample_every == 0 and done != warmup:
                     curve.append((done, rss_mb(pid)))
+            if done == warmup:  # every warm-up request is answered and no other one is sent
+                curve.append((warmup, settled_rss()))
+                warmed.set()
             if outcome.lost:
                 break
         with contextlib.suppress(Exception):
@@ -167,18 +192,16 @@ def run_soak(
         t.start()
     for t in threads:
         t.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
+    answered = len(outcomes)
+    final = settled_rss()
+    curve = [(n, mb) for n, mb in curve if n != answered] + [(answered, final)]
     result = SoakResult(
-        total,
-        warmup,
-        time.monotonic() - t0,
-        sorted(set(curve)),
-        outcomes,
-        unsent=total - len(outcomes),
+        total, warmup, time.monotonic() - t0, sorted(curve), outcomes, unsent=total - answered
     )
+    result.baseline_mb = next((mb for n, mb in result.curve if n == warmup), final)
+    result.final_mb = final
     after = [mb for n, mb in result.curve if n >= warmup]
-    result.baseline_mb = next((mb for n, mb in result.curve if n >= warmup), result.curve[-1][1])
-    result.final_mb = result.curve[-1][1]
-    result.peak_mb = max(after) if after else result.final_mb
+    result.peak_mb = max(after) if after else final
     result.errors = [o for o in outcomes if o.error is not None]
     return result
 
@@ -190,7 +213,9 @@ def curve_text(result: SoakResult, width: int = 40) -> str:
     lines = ["requests | RSS MB  | Δ vs warm-up end"]
     for n, mb in result.curve:
         bar = "#" * (1 + round((mb - lo) / (hi - lo) * (width - 1))) if hi > lo else "#"
-        mark = " ← end of warm-up" if n == result.warmup else ""
+        mark = " ← end of warm-up (idle)" if n == result.warmup else ""
+        if n == result.curve[-1][0] and n != result.warmup:
+            mark = " ← end (idle)"
         lines.append(f"{n:8d} | {mb:7.1f} | {mb - result.baseline_mb:+7.1f}  {bar}{mark}")
     return "\n".join(lines)
 
@@ -259,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (0 < args.requests <= 20_000 and 0 < args.users <= 64 and args.time_limit <= 7200):
         parser.error("bounded runs only: requests ≤ 20000, users ≤ 64, time limit ≤ 7200 s")
-    if args.warmup >= args.requests:
-        parser.error("--warmup must be smaller than --requests")
+    if not 0 <= args.warmup < args.requests:
+        parser.error("--warmup must be at least 0 and smaller than --requests")
     if bool(args.url) != bool(args.pid):
         parser.error("--url and --pid go together")
     print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)

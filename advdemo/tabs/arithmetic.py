@@ -3,8 +3,8 @@
 Layout and wiring only: the arithmetic, presets and inversion are advdemo.arithmetic. Each
 slot's picks live in a gr.JSON (a list of seeds and/or 100-number codes): that is exactly what
 the public "arithmetic" API takes, so what a student clicks together can be replayed through
-gradio_client. The gallery's seeds and codes live in gr.State (per browser session); a click
-decodes only the slot's picks and their average, in one batch.
+gradio_client. The gallery's seeds live in gr.State (per browser session); a click decodes
+only the slot's picks and their average, in one batch (about the cost of one face).
 """
 
 from __future__ import annotations
@@ -98,24 +98,19 @@ def _generator() -> inference.FaceGenerator:
     return inference.face_generator()
 
 
-def _gallery_state(first: int) -> dict:
-    seeds = list(range(first, first + GALLERY_SIZE))
-    codes = torch.stack([ar.seed_code(s) for s in seeds])  # (N, nz)
-    return {"first": first, "seeds": seeds, "codes": codes}
-
-
 def _gallery_view(first: object) -> tuple[list, dict, int]:
+    """Faces for seeds first … first + GALLERY_SIZE − 1, and the state a click reads."""
     first = whole("First seed", first, 0, ar.MAX_SEED - GALLERY_SIZE)
-    state = _gallery_state(first)
-    faces = _generator().generate(state["codes"])
-    return [images.to_pil(face) for face in faces], state, first
+    seeds = list(range(first, first + GALLERY_SIZE))
+    faces = _generator().generate(torch.stack([ar.seed_code(s) for s in seeds]))
+    return [images.to_pil(face) for face in faces], {"first": first, "seeds": seeds}, first
 
 
-def _slot_view(items: list) -> tuple[list, list, Image.Image | None]:
+def _slot_view(items: list, slot: str) -> tuple[list, list, Image.Image | None]:
     """A slot's picks -> (its JSON value, its picks as gallery items, its average face)."""
     if not items:
         return [], [], None
-    codes = ar.parse_slot("?", items)
+    codes = ar.parse_slot(slot, items)
     faces = _generator().generate(torch.cat([codes, ar.average(codes)[None]]))  # one batch
     picks = [images.to_pil(f) for f in faces[:-1]]
     return list(items), picks, ar.to_image(ar.upscale(faces[-1:], AVERAGE_SCALE)[0])
@@ -143,7 +138,7 @@ def _add_to_active(active: str, slots: tuple, item: object) -> list:
                 f"Slot {name} already holds {ar.MAX_PICKS} faces, the most it takes. Click a "
                 "face in the slot to remove it, or clear the slot."
             )
-        out += list(_slot_view([*items, item]))
+        out += list(_slot_view([*items, item], name))
     return out
 
 
@@ -210,7 +205,7 @@ def remove_pick(slot: str):
         items = _slot_items(items, slot)
         if evt is None or not isinstance(evt.index, int) or not 0 <= evt.index < len(items):
             raise InputError(f"Click one of slot {slot}'s faces to remove it.")
-        return _slot_view(items[: evt.index] + items[evt.index + 1 :])
+        return _slot_view(items[: evt.index] + items[evt.index + 1 :], slot)
 
     return remove
 
@@ -259,8 +254,8 @@ def apply_preset(key: str):
     def load():
         p = ar.preset(key)
         out: list = [*p.names]
-        for seeds in p.seeds:
-            out += list(_slot_view(list(seeds)))
+        for slot, seeds in zip(SLOTS, p.seeds, strict=True):
+            out += list(_slot_view(list(seeds), slot))
         out += [
             gr.Radio(choices=_radio_choices(p.names), value="A"),
             f"**Preset:** {p.title}. {p.note}",

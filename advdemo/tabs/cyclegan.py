@@ -42,7 +42,7 @@ TRY_THIS = """
 **Try this:** click the cat (it runs by itself), then switch to *horse → zebra* (downloaded on
 first use): stripes appear where the generator believes a horse's coat is. Is the round trip
 perfect? The heat map puts the error on fine texture and edges: $G$ must hide what $F$ needs
-inside small, barely visible changes. Then raise the resolution to 1024: the models were
+inside small, barely visible changes. Then set 1024 pixels and press Translate: the models were
 trained on 256-pixel crops, so their brush strokes shrink relative to the picture.
 """
 
@@ -148,15 +148,12 @@ def _run(image, model, resolution, progress) -> tuple:
         image, model, resolution, progress=lambda f, message: progress(f, desc=message)
     )
     has_cycle = result.reconstruction is not None
-    reconstruction = images.to_pil(result.reconstruction) if has_cycle else None
-    heat = cg.heat_map(result.cycle_error) if has_cycle else None
     return (
         images.to_pil(result.source),
         images.to_pil(result.translated),
-        gr.Image(value=reconstruction, visible=has_cycle),
-        gr.Image(value=heat, visible=has_cycle),
+        images.to_pil(result.reconstruction) if has_cycle else None,
+        cg.heat_map(result.cycle_error) if has_cycle else None,
         _summary(result),
-        gr.Markdown(visible=not has_cycle),
     )
 
 
@@ -165,9 +162,9 @@ def _run(image, model, resolution, progress) -> tuple:
 def translate(image, model, resolution, progress=gr.Progress(track_tqdm=True)):
     """Translate a photo with CycleGAN generator `model` at `resolution` px on the long side.
 
-    Returns (the photo at the working size, G(x), F(G(x)) or None, the |x − F(G(x))| heat map
-    or None, a Markdown summary with the cycle L1, the no-reverse note). F(G(x)) and the map
-    are None for models released without a reverse generator (the built-in one).
+    Returns (the photo at the working size, G(x), F(G(x)), the |x − F(G(x))| heat map, a
+    Markdown summary with the cycle L1). F(G(x)) and the map are None for models released
+    without a reverse generator (the built-in one among them).
     """
     return _run(image, model, resolution, progress)
 
@@ -175,9 +172,9 @@ def translate(image, model, resolution, progress=gr.Progress(track_tqdm=True)):
 @ui.on_gpu
 @ui.friendly
 def translate_if_ready(image, model, resolution, progress=gr.Progress(track_tqdm=True)):
-    """Re-run after the photo, model or resolution changed, once there is a photo."""
+    """Re-run after the photo or the model changed, once there is a photo."""
     if image is None:
-        return [gr.skip()] * 6
+        return [gr.skip()] * 5
     try:
         return _run(image, model, resolution, progress)
     except ModelUnavailable as exc:
@@ -188,12 +185,20 @@ def translate_if_ready(image, model, resolution, progress=gr.Progress(track_tqdm
             f"**{inference.spec(model).title} is not available on this machine.** {exc}\n\n"
             "The pictures shown are from the previous run."
         )
-        return [gr.skip()] * 4 + [note, gr.skip()]
+        return [gr.skip()] * 4 + [note]
 
 
 @ui.friendly
 def model_info(model):
-    return _model_info(inference.spec(model).name)
+    """The model's description, and the cycle panels shown only where a reverse exists."""
+    spec = inference.spec(model)
+    has_cycle = spec.reverse is not None
+    return (
+        _model_info(spec.name),
+        gr.Image(visible=has_cycle),
+        gr.Image(visible=has_cycle),
+        gr.Markdown(visible=not has_cycle),
+    )
 
 
 # --------------------------------------------------------------------------- layout
@@ -231,7 +236,7 @@ def build() -> None:
                 maximum=cg.MAX_LONG_SIDE,
                 step=RESOLUTION_STEP,
                 value=cg.DEFAULT_LONG_SIDE,
-                label="Resolution: pixels on the long side (above 512×512 pixels: tiled)",
+                label="Long side in pixels (applied by Translate; above 512×512 px: tiled)",
                 elem_id="cg-resolution",
             )
             run = gr.Button("Translate", variant="primary", elem_id="cg-run")
@@ -271,12 +276,13 @@ def build() -> None:
                 )
             summary = gr.Markdown(
                 "Pick an example or upload a photo.",
+                label="summary",
                 latex_delimiters=ui.LATEX,
                 elem_id="cg-summary",
             )
     ui.explanation(LOSSES, elem_id="cg-losses")
 
-    outputs = [before, after, reconstruction, heat, summary, no_reverse]
+    outputs = [before, after, reconstruction, heat, summary]
     run.click(
         translate,
         inputs=[photo, model, resolution],
@@ -287,12 +293,15 @@ def build() -> None:
     model.change(
         model_info,
         inputs=[model],
-        outputs=[info],
+        outputs=[info, reconstruction, heat, no_reverse],
         api_name="cyclegan_model_info",
         api_visibility="private",
+        **ui.LIGHT_LANE,
     )
     gr.on(
-        [photo.change, model.change, resolution.release],
+        # not on resolution changes: a slip to 1024 would start a long tiled run; the button
+        # applies a new resolution
+        [photo.change, model.change],
         translate_if_ready,
         inputs=[photo, model, resolution],
         outputs=outputs,

@@ -44,6 +44,7 @@ def test_api_examples_run_against_the_app(app_url):
         os.chdir(cwd)
     assert namespace["top5"]["label"] != namespace["top5_after"]["label"]
     assert Path(namespace["face"]).is_file()
+    assert Path(namespace["translated"]).is_file() and namespace["reconstruction"] is None
 
 
 @pytest.mark.parametrize("path", ["assets/README.md", "checkpoints/README.md"])

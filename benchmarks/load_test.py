@@ -159,6 +159,7 @@ class Settings:
     long_attack_steps: int = 200  # the freeze scenario
     toy_gan_steps: int = 500
     inversion_steps: int = 10
+    long_translate_side: int | None = None  # the freeze scenario; None: the largest offered
 
 
 def photo(rng: random.Random):
@@ -205,13 +206,6 @@ def _largest(p: Param) -> object:
     return p.bounds[1] if p.bounds else p.default
 
 
-def _smallest(p: Param) -> object:
-    if p.choices:
-        numeric = [c for c in p.choices if isinstance(c, int | float)]
-        return min(numeric) if numeric else p.default
-    return p.bounds[0] if p.bounds else p.default
-
-
 def _random_in(p: Param, rng: random.Random) -> float:
     lo, hi = p.bounds
     value = rng.uniform(lo, hi)
@@ -255,11 +249,13 @@ def make_eps_sweep(params: list[Param], rng: random.Random, s: Settings) -> dict
 
 
 def make_translate(params: list[Param], rng: random.Random, s: Settings, big=False) -> dict:
-    """A translation at the smallest resolution offered (the largest with big=True)."""
+    """A translation at the tab's default resolution; with big=True at
+    Settings.long_translate_side (or the largest resolution offered)."""
     kwargs = valid_kwargs(params, rng)
-    for p in _named(params, r"resolution|size|side"):
-        if p.is_number or p.choices:
-            kwargs[p.name] = _largest(p) if big else _smallest(p)
+    if big:
+        for p in _named(params, r"resolution|size|side"):
+            if p.is_number or p.choices:
+                kwargs[p.name] = s.long_translate_side or _largest(p)
     return kwargs
 
 

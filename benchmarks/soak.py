@@ -23,6 +23,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +115,7 @@ def run_soak(
     only: set[str] | None = None,
     settle: float = 3.0,
     idle_window: float = 2.0,
+    before_reading: Callable[[], object] | None = None,
 ) -> SoakResult:
     """Send `total` mixed requests from `users` concurrent users and sample RSS of `pid`
     (requests to the endpoints in `only`, when given: to find which one grows).
@@ -122,6 +124,8 @@ def run_soak(
     pause until every one of them is answered, the server is idle again (`settle` seconds at
     least) and the baseline is read; the end is read the same way after the last request. So
     growth compares like with like, not a moment with a big job in flight with one without.
+    `before_reading` runs just before those two readings (the in-process test passes
+    glibc's malloc_trim, so that freed heap pages the allocator keeps do not count).
     """
     check_loopback(url)
     settings = settings or Settings()
@@ -144,6 +148,8 @@ def run_soak(
         time.sleep(settle)
         timeout = min(60.0, max(0.0, deadline - time.monotonic()))
         wait_until_idle(pid, timeout=timeout, window=idle_window)
+        if before_reading is not None:
+            before_reading()
         return rss_mb(pid)
 
     if warmup <= 0:

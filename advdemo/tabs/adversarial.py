@@ -351,6 +351,7 @@ def attack(
         figure,
         _checks_markdown(checks, model.labels, target_class),
         str(path),
+        image,  # gr.State: which photo the results on screen belong to (hidden from the API)
     )
 
 
@@ -422,9 +423,17 @@ def apply_preset(key):
 
 
 @ui.friendly
-def image_changed(image, model_name):
-    """A new photo: forget the previous attack's results and show the new top-5."""
-    cleared = (None, None, None, "", None, READY, None, "", None, None)
+def image_changed(image, model_name, results_for):
+    """A new photo: forget the previous attack's results and show the new top-5.
+
+    A preset sets the photo and runs the attack at once; on a busy server this event may be
+    handled after the attack's results arrived, so results that belong to this very photo
+    (results_for) are kept.
+    """
+    if image is not None and image == results_for:
+        cleared = (gr.skip(),) * 10
+    else:
+        cleared = (None, None, None, "", None, READY, None, "", None, None)
     if image is None:
         return (*cleared, None)
     return (*cleared, classify.__wrapped__(image, model_name))
@@ -572,6 +581,7 @@ def build() -> None:
         ui.explanation(EXPLANATION)
 
     # ---- wiring
+    results_for = gr.State(None)
     controls = [method, mode, target, eps_k, step_k, steps, lam]
     attack_inputs = [image, model_box, method, eps_k, steps, target, mode, step_k, lam]
     attack_outputs = [
@@ -585,6 +595,7 @@ def build() -> None:
         history,
         checks,
         download,
+        results_for,
     ]
     cleared_by_new_photo = [
         adversarial,
@@ -600,7 +611,7 @@ def build() -> None:
     ]
     image.change(
         image_changed,
-        [image, model_box],
+        [image, model_box, results_for],
         [*cleared_by_new_photo, before],
         api_visibility="private",
         show_progress="hidden",

@@ -1,0 +1,236 @@
+"""Adversarial-playground figures: FGSM latency and PGD-10 / PGD-40 at 224² against torchattacks
+3.5.1, same run, same network and weights, same settings, results compared.
+
+    .venv/bin/python -m benchmarks.bench_attacks [--repeats 5]
+
+torchattacks is a benchmark-only dependency (never in requirements*.txt; its own pins would
+downgrade our HTTP stack): `.venv/bin/pip install --no-deps torchattacks==3.5.1 scipy` (its
+package imports scipy on import).
+
+What is compared. torchattacks runs on EfficientNet-Lite0 as inference.classifier() loads it
+(eager, BatchNorm as trained, contiguous: how a torchattacks user holds the model). Ours runs
+on inference.gradient_classifier() (the same weights with BatchNorm folded into the
+convolutions, channels_last), which is what the tab attacks. Settings: the cat's 224² crop,
+targeted at "common iguana", ε = 8/255, PGD-10 with α = 2/255 and PGD-40 with α = 1/255, no
+random start (torchattacks draws its start from the global RNG, ours from a seed), float
+(no 8-bit rounding). Results: our loop on torchattacks' own model must match it bit for bit;
+the fast path's result is reported as the largest difference in grey levels, the share of
+values that differ, the target's probability, the perturbation's L2 and whether the verdict
+(top-1) is the same. Expect the fast path to differ in most pixels: a handful of gradient signs
+flip where a ReLU6 input sits on a kink (any change of kernels does that, channels_last alone
+too), and PGD's later steps amplify every early difference; what must agree is the outcome.
+
+Timing: wall-clock medians, interleaved (what a user waits for), and CPU time of the process
+(what the work costs; on a machine shared with other jobs, wall time mostly measures the queue
+for the cores, CPU time stays put).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from benchmarks.common import Row, format_table, interleaved, median_ms
+
+TA_VERSION = "3.5.1"
+TARGET_SPEEDUP = 1.25
+TARGET_FGSM_MS = 60.0
+EPS = 8 / 255
+SETTINGS = {10: 2 / 255, 40: 1 / 255}  # steps: step size
+
+
+INSTALL = ".venv/bin/pip install --no-deps torchattacks==3.5.1 scipy"
+
+
+def _torchattacks():
+    try:
+        import torchattacks
+    except ImportError as exc:
+        print(
+            f"torchattacks could not be imported ({type(exc).__name__}: {exc}), so the PGD "
+            f"comparison is skipped. It is a benchmark-only dependency: {INSTALL}"
+        )
+        return None
+    if torchattacks.__version__ != TA_VERSION:
+        print(f"note: torchattacks {torchattacks.__version__} found; figures were set with 3.5.1")
+    return torchattacks
+
+
+def cpu_times(
+    variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """CPU seconds of this process per call, round-robin. On a machine shared with other jobs,
+    wall time mostly measures the queue for the cores; CPU time measures the work."""
+    for fn in variants.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            t0 = time.process_time()
+            fn()
+            times[name].append(time.process_time() - t0)
+    return times
+
+
+def measure(repeats: int = 5) -> list[Row]:
+    from advdemo import attacks, images, inference
+
+    plain = inference.classifier("efficientnet-lite0")
+    fast = inference.gradient_classifier("efficientnet-lite0")
+    x = plain.prepare(images.load_image(images.asset("chelsea.png")))
+    y = plain.probabilities(x).argmax(-1).to(x.device)
+    iguana = plain.class_index("common iguana")
+    target = torch.tensor([iguana], device=x.device)
+
+    ta = _torchattacks()
+    rows: list[Row] = []
+
+    # FGSM: one forward + backward to the input, the app's path (8-bit rounding included).
+    fgsm_variants = {"ours": lambda: attacks.fgsm(fast, x, y, EPS, quantize=True)}
+    if ta is not None:
+        ta_fgsm = ta.FGSM(plain, eps=EPS)
+        fgsm_variants["torchattacks"] = lambda: ta_fgsm(x, y)
+    times = interleaved(fgsm_variants, repeats=20)
+    cpu = cpu_times(fgsm_variants, repeats=20)
+    baseline = "torchattacks FGSM" if ta is not None else ""
+    for name, samples, scale in (("", times, 1000), (", CPU time", cpu, 1000)):
+        ours_ms = statistics.median(samples["ours"]) * scale
+        base = statistics.median(samples["torchattacks"]) * scale if ta is not None else None
+        rows.append(
+            Row(
+                f"FGSM 224², untargeted, ε = 8/255{name}",
+                ours_ms,
+                "ms",
+                base,
+                baseline,
+                f"≤ {TARGET_FGSM_MS:.0f} ms",
+                ours_ms <= TARGET_FGSM_MS,
+            )
+        )
+
+    if ta is None:
+        return rows
+
+    for steps, alpha in SETTINGS.items():
+        atk = ta.PGD(plain, eps=EPS, alpha=alpha, steps=steps, random_start=False)
+        atk.set_mode_targeted_by_label(quiet=True)
+        atk_fast = ta.PGD(fast, eps=EPS, alpha=alpha, steps=steps, random_start=False)
+        atk_fast.set_mode_targeted_by_label(quiet=True)
+
+        def ours(model=fast, steps=steps, alpha=alpha):
+            return attacks.pgd(model, x, y, EPS, alpha, steps, target=target, random_start=False)
+
+        # Correctness first: our loop on torchattacks' own model, and the fast path's result.
+        reference = atk(x, target)
+        same_model = ours(model=plain)
+        fast_result = ours()
+        identical = float((same_model - reference).abs().max()) * 255
+        fast_diff = (fast_result - reference).abs()
+        probs = [plain.probabilities(r)[0] for r in (reference, fast_result)]
+        top1 = [int(p.argmax()) for p in probs]
+        sizes = [float((r - x).norm()) for r in (reference, fast_result)]
+
+        times = interleaved(
+            {
+                "ours": ours,
+                "torchattacks": lambda a=atk: a(x, target),
+                "torchattacks, fast model": lambda a=atk_fast: a(x, target),
+            },
+            repeats=repeats,
+            warmup=1,
+        )
+        ours_ms = median_ms(times["ours"])
+        ta_ms = median_ms(times["torchattacks"])
+        ta_fast_ms = median_ms(times["torchattacks, fast model"])
+        cpu = cpu_times({"ours": ours, "torchattacks": lambda a=atk: a(x, target)}, repeats)
+        ours_cpu = statistics.median(cpu["ours"]) * 1000
+        ta_cpu = statistics.median(cpu["torchattacks"]) * 1000
+        label = f"PGD-{steps} 224², targeted, ε = 8/255, α = {round(alpha * 255)}/255"
+        rows += [
+            Row(
+                f"{label}: ours",
+                ours_ms,
+                "ms",
+                ta_ms,
+                "torchattacks",
+                f"≥ {TARGET_SPEEDUP:.2f}×",
+                ta_ms / ours_ms >= TARGET_SPEEDUP,
+            ),
+            Row(
+                f"{label}: ours, CPU time",
+                ours_cpu,
+                "ms",
+                ta_cpu,
+                "torchattacks",
+                f"≥ {TARGET_SPEEDUP:.2f}×",
+                ta_cpu / ours_cpu >= TARGET_SPEEDUP,
+            ),
+            Row(
+                f"{label}: torchattacks on our fast model (the loop alone)",
+                ta_fast_ms,
+                "ms",
+                ours_ms,
+                "ours",
+            ),
+            Row(
+                f"{label}: our loop vs torchattacks, same model, max |Δ|",
+                identical,
+                "grey levels",
+                target="= 0 (bit-identical)",
+                ok=identical == 0.0,
+            ),
+            Row(
+                f"{label}: fast path vs torchattacks, max |Δ|",
+                float(fast_diff.max()) * 255,
+                "grey levels",
+            ),
+            Row(
+                f"{label}: fast path vs torchattacks, values that differ",
+                float((fast_diff > 0).float().mean()) * 100,
+                "%",
+            ),
+            Row(
+                f"{label}: p(target) after the fast path",
+                float(probs[1][iguana]) * 100,
+                "%",
+                float(probs[0][iguana]) * 100,
+                "torchattacks",
+            ),
+            Row(
+                f"{label}: L2 of the fast path's perturbation",
+                sizes[1],
+                "",
+                sizes[0],
+                "torchattacks",
+            ),
+            Row(
+                f"{label}: same top-1 ({plain.labels[top1[0]]}) for both",
+                float(top1[0] == top1[1]),
+                "(1 = yes)",
+                target="= 1",
+                ok=top1[0] == top1[1],
+            ),
+        ]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per PGD variant")
+    args = parser.parse_args()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"load average {load:.1f} at start"
+    )
+    print(format_table(measure(args.repeats), "Attacks"))
+
+
+if __name__ == "__main__":
+    main()

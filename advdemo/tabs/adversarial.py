@@ -629,7 +629,9 @@ def build() -> None:
     mode.change(
         mode_changed, mode, target, api_visibility="private", show_progress="hidden", queue=False
     )
-    run.click(attack, attack_inputs, attack_outputs, api_name="attack", **ui.HEAVY_LANE)
+    # One progress bar, over the picture being made, rather than one on every output.
+    attack_progress = {"show_progress_on": [adversarial, history], **ui.HEAVY_LANE}
+    run.click(attack, attack_inputs, attack_outputs, api_name="attack", **attack_progress)
     sweep_btn.click(
         sweep,
         [image, model_box, method, target, mode, eps_k],
@@ -645,4 +647,4 @@ def build() -> None:
             api_visibility="private",
             show_progress="hidden",
             queue=False,
-        ).then(attack, attack_inputs, attack_outputs, api_visibility="private", **ui.HEAVY_LANE)
+        ).then(attack, attack_inputs, attack_outputs, api_visibility="private", **attack_progress)

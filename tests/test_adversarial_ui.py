@@ -224,4 +224,11 @@ def test_cat_to_iguana_in_a_browser(page, app_url, artifacts):
     )
     lo, hi, mean = grey_spread
     assert lo < 110 and hi > 146 and abs(mean - 128) < 4
+    # One click for the ε sweep: FGSM and PGD-10 curves for k = 0..16.
+    page.locator("#adv-sweep").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#adv-sweep-plot .js-plotly-plot .scatterlayer .trace')"
+        ".length === 4",
+        timeout=180_000,
+    )
     page.screenshot(path=str(artifacts / "adversarial.png"), full_page=True)

@@ -58,7 +58,7 @@ PRESETS = {
         "lam": 1e-3,
     },
     "panda": {
-        "button": "panda-style FGSM, ε = 2/255",
+        "button": "panda-style FGSM, ε = 2/255 (espresso)",
         "image": "coffee.png",
         "method": "fgsm",
         "mode": "untargeted",
@@ -130,8 +130,8 @@ $\text{PSNR} = 10 \log_{10}(1/\text{MSE})$ dB; beyond about 40 dB most people se
 each step; the λ method shows the model its rounded image), so the PNG you download is exactly
 what fooled the model. It is 256×256: the 224×224 the model sees plus the 16-pixel frame that
 the model's centre crop removes, so uploading it again gives the model the very same pixels.
-The second model (EfficientNet-Lite2) gets the same PNG its own way: centre crop, bicubic
-resize to 260×260.
+The second model (EfficientNet-Lite2, or Lite0 when you attack Lite2) gets the same PNG its
+own way: centre crop, bicubic resize to its input size (260×260 for Lite2), as any upload.
 """
 
 READY = "### Press a preset above, or set the controls and press *Attack*."

@@ -93,7 +93,7 @@ async (value) => {
   slider.value = String(value);
   slider.dispatchEvent(new Event('input', { bubbles: true }));
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no new face within 10 s')), 10000);
+    const timer = setTimeout(() => reject(new Error('no new face within 30 s')), 30000);
     const check = () => {
       const img = face();
       if (img && img.src !== old) {

@@ -10,14 +10,15 @@ Three ways to run a generator, chosen per request:
   compiled and checked against eager at warm-up (`warm_fast_path`). A user's request never pays
   for compilation: shapes not ready yet run eager.
 - eager: the plain fp32 forward, for any other shape within the memory budget.
-- tiled: images above MAX_UNTILED_PIXELS. The layers at full and 1/2 resolution, whose
+- tiled: images above MAX_UNTILED_PIXELS. The full-resolution layers, whose 64-channel
   activations dominate memory, run in TILE×TILE tiles whose windows overlap their neighbours
   by HALO pixels (more than those layers' receptive field; the overlap is cut off, not
-  blended); the residual blocks at 1/4 resolution run on the whole map. InstanceNorm needs
+  blended); the layers at 1/2 and 1/4 resolution run on the whole map. InstanceNorm needs
   per-channel statistics of the whole feature map, so tiles normalised on their own would
   disagree in colour and leave seams; here the tiles are swept once per norm layer to
   accumulate the whole map's exact statistics first. The result equals the untiled forward
-  up to float rounding: no seams, no approximation, about 1.3× the arithmetic.
+  up to float rounding: no seams, no approximation; about half the peak memory for ~1.25×
+  the CPU time (measured at 1024²).
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ DEFAULT_LONG_SIDE = 256
 MULTIPLE = 4  # two stride-2 down/up-samplings
 MIN_SHORT_SIDE = 8  # 2 px at 1/4 resolution, the least the residual blocks' reflection pad takes
 
-# Memory budget of one untiled forward. Measured here (eager fp32): peak RSS grows by ~0.2 GB
-# from 256² to 512² and by ~0.75 GB more at 1024², and 1024² took 6.9× as long as 512² (cache
-# effects), so above 512² pixels we tile.
+# Memory budget of one untiled forward: above 512² pixels we tile. Measured here (eager fp32):
+# a 1024² forward grows peak RSS by ~900 MB, a 512² one by ~200 MB.
 MAX_UNTILED_PIXELS = 512 * 512
 TILE = 512  # tile side in input pixels (a tile is at most the untiled budget)
+# Layers at 1/2 and 1/4 resolution run on the whole map, full-resolution ones in tiles. At
+# 1024² (CPU seconds / peak RSS growth, measured here): untiled 16.4 s / 900 MB; this 20.3 s /
+# 467 MB; tiling the 1/2-resolution layers as well (WHOLE_SCALE = 4) 24.7 s / 396 MB.
+WHOLE_SCALE = 2
 HALO = 16  # pixels each tile's window reaches into its neighbours: > the receptive field of
 # the tiled layers (6 px going down, about 9 px going up), so every kept pixel is exact
 
@@ -94,8 +98,16 @@ def prepare(image: object, long_side: int) -> tuple[Tensor, tuple[int, int]]:
             f"side would be {min(w, h)} px, and the generator needs at least {MIN_SHORT_SIDE}. "
             "Choose a higher resolution or crop the image."
         )
-    x = images.resize_to_multiple(images.to_tensor(pil), long_side, MULTIPLE)
-    return x, pil.size
+    original = pil.size
+    # A 40-megapixel upload would be a 0.5 GB float tensor: shrink it by an integer factor
+    # in PIL first (box filter, cheap), keeping at least twice the target for the final filter.
+    factor = max(pil.size) // (2 * max(w, h))
+    if factor >= 2:
+        pil = pil.reduce(factor)
+    x = images.to_tensor(pil)
+    if (x.shape[-2], x.shape[-1]) != (h, w):
+        x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+    return x.clamp(0, 1), original
 
 
 # --------------------------------------------------------------------------- tiling
@@ -138,17 +150,22 @@ def _normalise(norm: nn.InstanceNorm2d, h: Tensor, mean: Tensor, var: Tensor) ->
     return h
 
 
-def segments(net: ResnetGenerator) -> tuple[list[nn.Module], list[nn.Module], list[nn.Module]]:
-    """The generator's layers split by resolution: down to 1/4 (ending with the last stride-2
-    convolution), the middle at 1/4 (its norm, the residual blocks), and back up."""
+def segments(
+    net: ResnetGenerator, whole_scale: int
+) -> tuple[list[nn.Module], list[nn.Module], list[nn.Module]]:
+    """The generator's layers split by resolution into (down, middle, up): `middle` holds every
+    layer working at 1/whole_scale of the input's resolution or less (2 or 4), `down` the
+    layers before it, `up` the layers after it."""
     layers = list(net.model)
-    up = next(i for i, layer in enumerate(layers) if isinstance(layer, nn.ConvTranspose2d))
-    down = max(
-        i
-        for i, layer in enumerate(layers[:up])
-        if isinstance(layer, nn.Conv2d) and layer.stride != (1, 1)
-    )
-    return layers[: down + 1], layers[down + 1 : up], layers[up:]
+    downs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d) and m.stride != (1, 1)]
+    ups = [i for i, m in enumerate(layers) if isinstance(m, nn.ConvTranspose2d)]
+    levels = {2: 1, 4: 2}  # stride-2 layers between full resolution and 1/whole_scale
+    if whole_scale not in levels or len(downs) < 2 or len(ups) < 2:
+        raise ValueError(f"cannot split this generator at 1/{whole_scale} resolution")
+    n = levels[whole_scale]
+    start = downs[n - 1] + 1  # after the n-th downsampling
+    end = ups[len(ups) - n]  # at the upsampling that leaves 1/whole_scale
+    return layers[:start], layers[start:end], layers[end:]
 
 
 def owned_ranges(length: int, tile: int) -> list[tuple[int, int]]:
@@ -217,12 +234,16 @@ def _tiled_segment(
     return out
 
 
-def tiled_steps(height: int, width: int, net: ResnetGenerator, tile: int) -> int:
+def tiled_steps(
+    height: int, width: int, net: ResnetGenerator, tile: int, whole_scale: int = WHOLE_SCALE
+) -> int:
     """How many progress steps `tiled_forward` reports for an H×W image."""
-    down, _, up = segments(net)
+    down, _, up = segments(net, whole_scale)
     tiles = len(owned_ranges(height, tile)) * len(owned_ranges(width, tile))
-    quarter = max(1, tile // MULTIPLE)
-    tiles_up = len(owned_ranges(height // 4, quarter)) * len(owned_ranges(width // 4, quarter))
+    small = tile // whole_scale
+    tiles_up = len(owned_ranges(height // whole_scale, small)) * len(
+        owned_ranges(width // whole_scale, small)
+    )
     sweeps = [1 + sum(isinstance(layer, nn.InstanceNorm2d) for layer in s) for s in (down, up)]
     return sweeps[0] * tiles + 1 + sweeps[1] * tiles_up
 
@@ -234,20 +255,21 @@ def tiled_forward(
     *,
     tile: int = TILE,
     halo: int = HALO,
+    whole_scale: int = WHOLE_SCALE,
     progress: Progress = _no_progress,
 ) -> Tensor:
     """G(x) for x (1, 3, H, W) in [0, 1] with bounded memory and the untiled result.
 
-    The layers at full and 1/2 resolution (where the activations are 4-16× larger per input
-    pixel than in the middle) run in tile×tile tiles; the 1/4-resolution middle runs whole.
+    The layers above 1/whole_scale of the input's resolution (whose activations take the
+    most memory per input pixel) run in tile×tile tiles; the rest runs on the whole map.
     `tile` and `halo` are in input pixels, multiples of 4.
     """
     if tile % MULTIPLE or halo % MULTIPLE:
         raise ValueError("tile and halo must be multiples of 4")
     net = translator.net
-    down, middle, up = segments(net)
+    down, middle, up = segments(net, whole_scale)
     height, width = x.shape[-2:]
-    total = tiled_steps(height, width, net, tile)
+    total = tiled_steps(height, width, net, tile, whole_scale)
     done = 0
 
     def step(message: str) -> None:
@@ -255,13 +277,15 @@ def tiled_forward(
         progress(done / total, message)
         done += 1
 
+    level = f"1/{whole_scale} resolution"
     h = x.to(inference.device(), torch.float32) * 2 - 1
-    h = _tiled_segment(down, h, tile, halo, step, "down to 1/4 resolution")
-    step("residual blocks at 1/4 resolution")
+    h = _tiled_segment(down, h, tile, halo, step, f"down to {level}")
+    step(f"the middle layers at {level} and below")
     for layer in middle:
         h = layer(h)
-    quarter = tile // MULTIPLE
-    h = _tiled_segment(up, h, quarter, halo // MULTIPLE, step, "up to full resolution")
+    h = _tiled_segment(
+        up, h, tile // whole_scale, halo // whole_scale, step, "up to full resolution"
+    )
     progress(1.0, f"{total} steps done")
     return ((h + 1) / 2).float().clamp(0, 1).cpu()
 
@@ -301,7 +325,7 @@ def canonical_shapes(long_sides: Sequence[int] = (256, 512)) -> tuple[tuple[int,
     return tuple(shapes)
 
 
-def _check_image(shape: tuple[int, int]) -> Tensor:
+def check_image(shape: tuple[int, int]) -> Tensor:
     """A real photo squeezed to `shape`, for checking the compiled path against eager."""
     photo = images.to_tensor(images.load_image(images.asset(EXAMPLES[0])))
     return F.interpolate(photo, size=shape, mode="bilinear", antialias=True, align_corners=False)
@@ -324,7 +348,7 @@ def warm_fast_path(
     for shape in shapes if shapes is not None else canonical_shapes():
         if fast_ready(model_name, shape):
             continue
-        x = _check_image(shape)
+        x = check_image(shape)
         t0 = time.perf_counter()
         y_fast = fast(x).clamp(0, 1)  # compiles for this shape
         compile_s = time.perf_counter() - t0

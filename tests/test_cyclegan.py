@@ -155,6 +155,15 @@ def test_translate_keeps_aspect_ratio_and_range_for_odd_sizes(width, height, lon
     assert result.passes[0].path == "eager"  # nothing compiled in a test process
 
 
+def test_large_uploads_are_shrunk_cheaply_to_the_same_picture():
+    big = photo(3001, 2000)
+    x, original = cg.prepare(big, 256)
+    assert original == (3001, 2000)
+    assert (x.shape[-1], x.shape[-2]) == cg.working_size(3001, 2000, 256) == (256, 172)
+    direct = images.resize_to_multiple(images.to_tensor(big), 256, 4)  # the full-size way
+    assert err(x, direct)[0] < 0.01
+
+
 def test_working_size_matches_resize_to_multiple():
     for width, height, side in [(333, 517, 256), (451, 300, 256), (640, 427, 512), (16, 900, 1024)]:
         x = torch.zeros(1, 3, height, width)
@@ -216,21 +225,26 @@ def test_owned_ranges_partition_the_side(length, tile):
 
 
 @pytest.mark.parametrize("affine", [True, False])
-def test_segments_split_the_generator_at_quarter_resolution(affine):
+@pytest.mark.parametrize("whole_scale", [2, 4])
+def test_segments_split_the_generator_by_resolution(affine, whole_scale):
     from advdemo.nets.cyclegan import ResnetBlock, ResnetGenerator
 
     net = ResnetGenerator(affine=affine).eval()
-    down, middle, up = cg.segments(net)
-    assert len(down) + len(middle) + len(up) == len(net.model)
+    down, middle, up = cg.segments(net, whole_scale)
+    assert down + middle + up == list(net.model)
     assert not any(isinstance(m, ResnetBlock) for m in down + up)
     assert isinstance(middle[0], torch.nn.InstanceNorm2d)
+    assert isinstance(up[0], torch.nn.ConvTranspose2d)
     assert sum(isinstance(m, ResnetBlock) for m in middle) == 9
     x = torch.rand(1, 3, 32, 48)
     with torch.inference_mode():
         h = torch.nn.Sequential(*down)(x)
-        assert h.shape[-2:] == (8, 12)
+        assert h.shape[-2:] == (32 // whole_scale, 48 // whole_scale)
         h = torch.nn.Sequential(*middle)(h)
+        assert h.shape[-2:] == (32 // whole_scale, 48 // whole_scale)
         assert torch.nn.Sequential(*up)(h).shape == x.shape
+    with pytest.raises(ValueError, match="cannot split"):
+        cg.segments(net, 8)
 
 
 def test_tiled_equals_untiled():
@@ -240,7 +254,9 @@ def test_tiled_equals_untiled():
     t = inference.translator(cg.BUILTIN)
     x = images.to_tensor(photo(192, 128))
     untiled = t.translate(x)
-    assert err(cg.tiled_forward(t, x, tile=64), untiled)[1] < 1e-5
+    for whole_scale in (2, 4):
+        tiled = cg.tiled_forward(t, x, tile=64, whole_scale=whole_scale)
+        assert err(tiled, untiled)[1] < 1e-5
     assert err(cg.tiled_forward(t, x, tile=64, halo=0), untiled)[1] > 1e-2
 
 
@@ -263,9 +279,9 @@ def test_large_images_are_tiled_and_report_progress(small_tiles):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert len(seen) == cg.tiled_steps(128, 192, t.net, 64) + 1
     messages = [m for _, m in seen]
-    assert "down to 1/4 resolution, sweep 1 of 3, tile 1 of 6" in messages
-    assert "residual blocks at 1/4 resolution" in messages
-    assert "up to full resolution, sweep 3 of 3, tile 6 of 6" in messages
+    assert "down to 1/2 resolution, sweep 1 of 2, tile 1 of 6" in messages
+    assert "the middle layers at 1/2 resolution and below" in messages
+    assert "up to full resolution, sweep 2 of 2, tile 6 of 6" in messages
     _, small = cg.generate(cg.BUILTIN, x, max_pixels=192 * 128)
     assert small.path == "eager"  # at the budget: untiled
 

@@ -30,14 +30,29 @@ def _free_port() -> int:
 
 
 def server_rows() -> list[Row]:
+    from advdemo import arithmetic as ar
     from advdemo import inference
     from advdemo.tabs import arithmetic as tab
 
     G = inference.face_generator()
     one = G.sample_z(0, 1)
     seeds = list(range(100, 108))
+    four = G.sample_z(1, 4)
+    arith = ar.vector_arithmetic(seeds[:3], seeds[3:6], seeds[5:8])
+
+    def one_thread(fn):
+        def run():
+            with inference.single_thread():
+                return fn()
+
+        return run
+
     variants = {
         "generator, 1 face": lambda: G.generate(one),
+        "slot decode, 4 faces, two threads": lambda: G.generate(four),
+        "slot decode, 4 faces, one thread": one_thread(lambda: G.generate(four)),
+        "render A − B + C, one thread": one_thread(lambda: ar.render(arith, G.generate)),
+        "render A − B + C, two threads": lambda: ar.render(arith, G.generate),
         "pick into an empty slot": lambda: tab._add_to_active("A", ([], [], []), 7),
         "pick, 3rd face": lambda: tab._add_to_active("A", (seeds[:2], [], []), 7),
         "pick, 8th face": lambda: tab._add_to_active("A", (seeds[:7], [], []), 7),
@@ -47,7 +62,7 @@ def server_rows() -> list[Row]:
     }
     times = interleaved(variants, repeats=20)
     base = median_ms(times["generator, 1 face"])
-    rows = [Row("generator alone: 1 face", base, "ms")]
+    rows = [Row("generator alone: 1 face (default two threads)", base, "ms")]
     for name in ("pick into an empty slot", "pick, 3rd face", "pick, 8th face"):
         value = median_ms(times[name])
         rows.append(
@@ -63,7 +78,25 @@ def server_rows() -> list[Row]:
         )
     rows.append(
         Row(
-            "compute A − B + C (3 picks each; 25 faces decoded, 3 pictures)",
+            "slot decode (3 picks + average) on one thread (what a click uses)",
+            median_ms(times["slot decode, 4 faces, one thread"]),
+            "ms",
+            median_ms(times["slot decode, 4 faces, two threads"]),
+            "two threads",
+        )
+    )
+    rows.append(
+        Row(
+            "render A − B + C (25 faces, 3 pictures) on one thread (what compute uses)",
+            median_ms(times["render A − B + C, one thread"]),
+            "ms",
+            median_ms(times["render A − B + C, two threads"]),
+            "two threads",
+        )
+    )
+    rows.append(
+        Row(
+            "compute A − B + C, whole callback (3 picks each)",
             median_ms(times["A − B + C, 3 picks each, all pictures"]),
             "ms",
             base,

@@ -369,3 +369,21 @@ def test_not_a_face_names_what_a_classifier_sees_instead(G):
     )
     probabilities = classifier.probabilities(batch)
     assert [ar.not_a_face(p, classifier.labels) for p in probabilities] == [None] * len(faces)
+
+
+def test_single_thread_is_per_thread_and_restored(G):
+    import threading
+
+    before = torch.get_num_threads()
+    seen = {}
+    with inference.single_thread():
+        seen["inside"] = torch.get_num_threads()
+        other = threading.Thread(target=lambda: seen.setdefault("other", torch.get_num_threads()))
+        other.start()
+        other.join()
+        faces = G.generate(G.sample_z(3, 2))
+    assert torch.get_num_threads() == before
+    assert seen["other"] == before  # another request's thread keeps its threads
+    if inference.device().type == "cpu" and inference._openmp_runtime() is not None:
+        assert seen["inside"] == 1
+    assert torch.allclose(faces, G.generate(G.sample_z(3, 2)), atol=1e-5)  # same faces

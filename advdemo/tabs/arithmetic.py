@@ -102,7 +102,8 @@ def _gallery_view(first: object) -> tuple[list, dict, int]:
     """Faces for seeds first … first + GALLERY_SIZE − 1, and the state a click reads."""
     first = whole("First seed", first, 0, ar.MAX_SEED - GALLERY_SIZE)
     seeds = list(range(first, first + GALLERY_SIZE))
-    faces = _generator().generate(torch.stack([ar.seed_code(s) for s in seeds]))
+    with inference.single_thread():  # 32 small faces: see _slot_view
+        faces = _generator().generate(torch.stack([ar.seed_code(s) for s in seeds]))
     return [images.to_pil(face) for face in faces], {"first": first, "seeds": seeds}, first
 
 
@@ -111,7 +112,8 @@ def _slot_view(items: list, slot: str) -> tuple[list, list, Image.Image | None]:
     if not items:
         return [], [], None
     codes = ar.parse_slot(slot, items)
-    faces = _generator().generate(torch.cat([codes, ar.average(codes)[None]]))  # one batch
+    with inference.single_thread():  # a click's few faces: one thread beats two on busy cores
+        faces = _generator().generate(torch.cat([codes, ar.average(codes)[None]]))  # one batch
     picks = [images.to_pil(f) for f in faces[:-1]]
     return list(items), picks, ar.to_image(ar.upscale(faces[-1:], AVERAGE_SCALE)[0])
 
@@ -237,7 +239,8 @@ def compute(a, b, c, noise_scale, noise_seed, normalise, name_a="A", name_b="B",
     arith = ar.vector_arithmetic(
         a, b, c, noise_scale=noise_scale, noise_seed=noise_seed, normalise=bool(normalise)
     )
-    pics = ar.render(arith, _generator().generate)
+    with inference.single_thread():  # 25 small faces: see _slot_view
+        pics = ar.render(arith, _generator().generate)
     return pics.averaged, pics.grid, pics.singles, _summary(arith, _names(name_a, name_b, name_c))
 
 

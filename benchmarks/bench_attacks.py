@@ -1,7 +1,7 @@
 """Adversarial-playground figures: FGSM latency and PGD-10 / PGD-40 at 224² against torchattacks
 3.5.1, same run, same network and weights, same settings, results compared.
 
-    .venv/bin/python -m benchmarks.bench_attacks [--repeats 5]
+    .venv/bin/python -m benchmarks.bench_attacks [--repeats 5] [--pgd 10 40] [--threads N]
 
 torchattacks is a benchmark-only dependency (never in requirements*.txt; its own pins would
 downgrade our HTTP stack): `.venv/bin/pip install --no-deps torchattacks==3.5.1 scipy` (its
@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks.common import Row, format_table, interleaved, median_ms
+from benchmarks.common import Row, format_table
 
 TA_VERSION = "3.5.1"
 TARGET_SPEEDUP = 1.25
@@ -61,24 +61,32 @@ def _torchattacks():
     return torchattacks
 
 
-def cpu_times(
+def timed(
     variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
-) -> dict[str, list[float]]:
-    """CPU seconds of this process per call, round-robin. On a machine shared with other jobs,
-    wall time mostly measures the queue for the cores; CPU time measures the work."""
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds of each call, variants round-robin (A, B, C, A, B, C, ...).
+
+    On a machine shared with other jobs, wall time mostly measures the queue for the cores;
+    this process's CPU time measures the work, so both are reported."""
     for fn in variants.values():
         for _ in range(warmup):
             fn()
-    times: dict[str, list[float]] = {name: [] for name in variants}
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
-            t0 = time.process_time()
+            w0, c0 = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.process_time() - t0)
-    return times
+            cpu[name].append(time.process_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+    return wall, cpu
 
 
-def measure(repeats: int = 5) -> list[Row]:
+def _ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def measure(repeats: int = 5, pgd_steps: tuple[int, ...] = tuple(SETTINGS)) -> list[Row]:
     from advdemo import attacks, images, inference
 
     plain = inference.classifier("efficientnet-lite0")
@@ -96,12 +104,11 @@ def measure(repeats: int = 5) -> list[Row]:
     if ta is not None:
         ta_fgsm = ta.FGSM(plain, eps=EPS)
         fgsm_variants["torchattacks"] = lambda: ta_fgsm(x, y)
-    times = interleaved(fgsm_variants, repeats=20)
-    cpu = cpu_times(fgsm_variants, repeats=20)
+    wall, cpu = timed(fgsm_variants, repeats=20, warmup=2)
     baseline = "torchattacks FGSM" if ta is not None else ""
-    for name, samples, scale in (("", times, 1000), (", CPU time", cpu, 1000)):
-        ours_ms = statistics.median(samples["ours"]) * scale
-        base = statistics.median(samples["torchattacks"]) * scale if ta is not None else None
+    for name, samples in (("", wall), (", CPU time", cpu)):
+        ours_ms = _ms(samples["ours"])
+        base = _ms(samples["torchattacks"]) if ta is not None else None
         rows.append(
             Row(
                 f"FGSM 224², untargeted, ε = 8/255{name}",
@@ -117,7 +124,8 @@ def measure(repeats: int = 5) -> list[Row]:
     if ta is None:
         return rows
 
-    for steps, alpha in SETTINGS.items():
+    for steps in pgd_steps:
+        alpha = SETTINGS[steps]
         atk = ta.PGD(plain, eps=EPS, alpha=alpha, steps=steps, random_start=False)
         atk.set_mode_targeted_by_label(quiet=True)
         atk_fast = ta.PGD(fast, eps=EPS, alpha=alpha, steps=steps, random_start=False)
@@ -136,21 +144,17 @@ def measure(repeats: int = 5) -> list[Row]:
         top1 = [int(p.argmax()) for p in probs]
         sizes = [float((r - x).norm()) for r in (reference, fast_result)]
 
-        times = interleaved(
+        wall, cpu = timed(
             {
                 "ours": ours,
                 "torchattacks": lambda a=atk: a(x, target),
                 "torchattacks, fast model": lambda a=atk_fast: a(x, target),
             },
             repeats=repeats,
-            warmup=1,
         )
-        ours_ms = median_ms(times["ours"])
-        ta_ms = median_ms(times["torchattacks"])
-        ta_fast_ms = median_ms(times["torchattacks, fast model"])
-        cpu = cpu_times({"ours": ours, "torchattacks": lambda a=atk: a(x, target)}, repeats)
-        ours_cpu = statistics.median(cpu["ours"]) * 1000
-        ta_cpu = statistics.median(cpu["torchattacks"]) * 1000
+        ours_ms, ta_ms = _ms(wall["ours"]), _ms(wall["torchattacks"])
+        ta_fast_ms = _ms(wall["torchattacks, fast model"])
+        ours_cpu, ta_cpu = _ms(cpu["ours"]), _ms(cpu["torchattacks"])
         label = f"PGD-{steps} 224², targeted, ε = 8/255, α = {round(alpha * 255)}/255"
         rows += [
             Row(
@@ -223,13 +227,30 @@ def measure(repeats: int = 5) -> list[Row]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per PGD variant")
+    parser.add_argument(
+        "--pgd",
+        type=int,
+        nargs="*",
+        choices=sorted(SETTINGS),
+        default=sorted(SETTINGS),
+        help="which PGD lengths to compare (none: FGSM only)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's choice). On a shared machine 1 thread gives the "
+        "cleanest CPU times: idle OpenMP workers spin and bill CPU time while they wait",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"load average {load:.1f} at start"
     )
-    print(format_table(measure(args.repeats), "Attacks"))
+    print(format_table(measure(args.repeats, tuple(args.pgd)), "Attacks"))
 
 
 if __name__ == "__main__":

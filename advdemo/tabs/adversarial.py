@@ -2,8 +2,10 @@
 
 Layout and wiring only: attacks, metrics and robustness checks are advdemo.attacks, the plots
 advdemo.attack_plots, the models advdemo.inference. Public API: "classify" (image, model →
-top-5), "attack" (image, model, method, eps, steps, target, ... → original, perturbation ×10,
-adversarial image, top-5 before and after, metrics, plot, checks, PNG) and "eps_sweep".
+top-5), "attack" (image, model, method, eps, steps, target, ... → adversarial image,
+perturbation ×10, top-5 after, metrics, top-5 before, original, summary, confidence plot,
+robustness checks, PNG) and "eps_sweep" (→ plot of probabilities against eps = 0..16/255).
+Per-session state: only which photo the results on screen belong to (gr.State).
 """
 
 from __future__ import annotations

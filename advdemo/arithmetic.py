@@ -213,7 +213,7 @@ def labelled(conditions: dict[str, bool], part: str = "attributes") -> list[int]
 
 @dataclass(frozen=True)
 class Preset:
-    """One lecture-ready A − B + C: slot names, three labelled exemplars per slot.
+    """One lecture-ready A − B + C: slot names, labelled exemplars per slot.
 
     The exemplars were chosen by eye from the labelled seeds that satisfy each slot's
     conditions (frontal, clearly showing the attribute), as the DCGAN paper chose three

@@ -394,7 +394,7 @@ def build() -> None:
                 label="Active slot: clicks go here",
                 elem_id="arith-active",
             )
-            gr.Markdown("**Presets** (three labelled exemplars per slot, one click):")
+            gr.Markdown("**Presets** (hand-picked labelled exemplars, one click each):")
             preset_buttons = [
                 gr.Button(p.title, size="sm", elem_id=f"arith-preset-{p.key}") for p in ar.PRESETS
             ]

@@ -126,8 +126,10 @@ def round_in_ball(x_adv: Tensor, x: Tensor, eps: float | Tensor) -> Tensor:
     x itself is normally on the grid (it came from an 8-bit image); then the nearest level of
     x_adv is always allowed. Where no level lies within eps of an off-grid x, x_adv is kept.
     """
-    lo = torch.ceil((x - eps).clamp(0, 1) * 255 - 1e-3) / 255
-    hi = torch.floor((x + eps).clamp(0, 1) * 255 + 1e-3) / 255
+    # The 1e-4 grey-level slack absorbs float32 error (≈ 2e-5 levels near 255) so on-grid
+    # bounds are not lost, while an off-grid x can overshoot the ball by at most 4e-7.
+    lo = torch.ceil((x - eps).clamp(0, 1) * 255 - 1e-4) / 255
+    hi = torch.floor((x + eps).clamp(0, 1) * 255 + 1e-4) / 255
     rounded = torch.round(x_adv * 255) / 255
     return torch.where(lo <= hi, torch.minimum(torch.maximum(rounded, lo), hi), x_adv)
 

@@ -385,8 +385,19 @@ def warm_fast_path(
     return reports
 
 
+def _compile_in_background() -> None:
+    try:
+        warm_fast_path(BUILTIN)
+    except Exception:  # an optimisation only: requests keep running eager
+        log.exception("compiling the CycleGAN fast path failed; serving eager")
+
+
 def _warm_hook() -> None:
-    warm_fast_path(BUILTIN)
+    """Compile in a thread of its own (about 15-25 s per shape here), so the other tabs'
+    warm-up hooks, which take seconds, do not wait minutes behind it."""
+    threading.Thread(
+        target=_compile_in_background, name="advdemo-cyclegan-compile", daemon=True
+    ).start()
 
 
 inference.on_warm_up(_warm_hook)

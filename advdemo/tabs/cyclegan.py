@@ -124,12 +124,12 @@ def _how(p: cg.Pass) -> str:
 def _summary(result: cg.Translation) -> str:
     w, h = result.size
     ow, oh = result.original_size
-    scaled = "upscaled" if max(w, h) > max(ow, oh) else "scaled"
-    lines = [
-        f"Ran at **{w}×{h}** ({scaled} from {ow}×{oh}, aspect ratio kept). "
-        + "; ".join(_how(p) for p in result.passes)
-        + "."
-    ]
+    if (w, h) == (ow, oh):
+        size = "the upload's own size"
+    else:
+        scaled = "upscaled" if max(w, h) > max(ow, oh) else "scaled"
+        size = f"{scaled} from {ow}×{oh}, aspect ratio kept"
+    lines = [f"Ran at **{w}×{h}** ({size}). " + "; ".join(_how(p) for p in result.passes) + "."]
     if result.cycle_l1 is not None:
         lines.append(
             f"**Cycle error** $\\lVert F(G(x)) - x\\rVert_1$ per pixel and channel: "

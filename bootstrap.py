@@ -56,8 +56,18 @@ def ensure_requirements(python: Path, kind: str) -> None:
         say(f"{kind} requirements already installed")
         return
     t0 = time.monotonic()
-    run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
-         "-r", str(files[-1])])
+    run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            "-r",
+            str(files[-1]),
+        ]
+    )
     stamp.write_text(digest)
     say(f"{kind} requirements installed in {time.monotonic() - t0:.0f} s")
 
@@ -73,13 +83,18 @@ def ensure_chromium() -> None:
         return
     apt = shutil.which("apt-get")
     if apt is None or os.geteuid() != 0:
-        say("chromium is missing and cannot be installed here (needs root and apt-get); "
-            "the browser tests will be skipped")
+        say(
+            "chromium is missing and cannot be installed here (needs root and apt-get); "
+            "the browser tests will be skipped"
+        )
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run([apt, "update", "-q"], env=env, stdout=subprocess.DEVNULL)
-    run([apt, "install", "-y", "-q", "--no-install-recommends", "chromium"], env=env,
-        stdout=subprocess.DEVNULL)
+    run(
+        [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -90,8 +105,12 @@ def main(argv: list[str]) -> int:
     python = ensure_venv()
     ensure_requirements(python, "app" if kind == "app" else "test")
     ensure_checkpoints(python)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False",
-           "NO_PROXY": "localhost,127.0.0.1", "no_proxy": "localhost,127.0.0.1"}
+    env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "NO_PROXY": "localhost,127.0.0.1",
+        "no_proxy": "localhost,127.0.0.1",
+    }
     if kind == "setup":
         return 0
     if kind == "app":

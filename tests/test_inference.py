@@ -17,8 +17,12 @@ CAT_CLASSES = {"tiger cat", "Egyptian cat", "tabby", "Persian cat", "Siamese cat
 
 
 def test_registry_has_the_built_in_models():
-    assert set(BUILTIN) == {"dcgan-faces", "efficientnet-lite0", "efficientnet-lite2",
-                            "cyclegan-photo2vintage"}
+    assert set(BUILTIN) == {
+        "dcgan-faces",
+        "efficientnet-lite0",
+        "efficientnet-lite2",
+        "cyclegan-photo2vintage",
+    }
 
 
 @pytest.mark.parametrize("name", list(inference.REGISTRY))
@@ -120,8 +124,9 @@ def test_concurrent_first_use_loads_once(monkeypatch):
 
     monkeypatch.setattr(inference, "load", counting_load)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(inference.get_model(name)))
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: results.append(inference.get_model(name))) for _ in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:

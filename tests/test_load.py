@@ -10,7 +10,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import sys
+import threading
 
+import pytest
+
+from advdemo import ui
 from benchmarks import load_test, soak
 from benchmarks.load_test import MIX, SLIDER, Settings, api_spec
 
@@ -79,3 +84,65 @@ def test_short_soak_keeps_memory_flat(app_url):
     assert not result.errors, "\n".join(f"{o.endpoint}: {o.error}" for o in result.errors[:10])
     assert result.lost == 0
     assert result.growth_mb <= CI_GROWTH_LIMIT_MB, text
+
+
+# --------------------------------------------------------------------------- ui.low_priority
+# Heavy callbacks (ui.on_gpu off ZeroGPU) run in one low-priority thread so that a long attack
+# or translation leaves the cores to sliders; these check the mechanics, the load test above
+# checks the ordering through the app.
+
+
+def test_low_priority_runs_in_the_niced_heavy_thread():
+    def where():
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return threading.current_thread().name, nice
+
+    name, nice = ui.low_priority(where)()
+    assert name.startswith("advdemo-heavy")
+    if sys.platform.startswith("linux"):
+        assert nice >= ui.HEAVY_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < ui.HEAVY_NICENESS
+
+
+def test_low_priority_passes_results_errors_and_nested_calls_through():
+    @ui.low_priority
+    def inner(x):
+        return x + 1
+
+    @ui.low_priority
+    def outer(x):  # a heavy callback calling another must not wait for its own thread
+        return inner(x) * 10
+
+    @ui.low_priority
+    def fails():
+        raise ValueError("bad value")
+
+    assert outer(1) == 20
+    with pytest.raises(ValueError, match="bad value"):
+        fails()
+
+
+def test_low_priority_generators_stream_and_free_the_thread_when_abandoned():
+    closed = threading.Event()
+
+    @ui.low_priority
+    def frames(n):
+        try:
+            yield from range(n)
+        finally:
+            closed.set()
+
+    @ui.low_priority
+    def broken():
+        yield 1
+        raise RuntimeError("mid-stream")
+
+    assert list(frames(5)) == [0, 1, 2, 3, 4]
+    closed.clear()
+    stream = frames(10_000)
+    assert next(stream) == 0
+    stream.close()  # the user went away after the first frame
+    assert closed.wait(5), "the abandoned generator kept the heavy thread"
+    assert ui.low_priority(lambda: "free")() == "free"
+    with pytest.raises(RuntimeError, match="mid-stream"):
+        list(broken())

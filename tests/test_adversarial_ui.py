@@ -135,6 +135,13 @@ def test_bad_parameters_get_clear_messages(client, changes, message):
         client.predict(**attack_args(**changes), api_name="/attack")
 
 
+def test_sweep_refuses_a_target_the_model_already_sees(client):
+    with pytest.raises(AppError, match="already says 'tiger cat'"):
+        client.predict(
+            handle_file(CAT), MODEL, "fgsm", "tiger cat", "targeted", 4, api_name="/eps_sweep"
+        )
+
+
 def test_a_file_that_is_not_an_image_gets_a_clear_message(client, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("definitely not a PNG")

@@ -223,6 +223,13 @@ def _summary_markdown(
     )
 
 
+def _check_target_differs(model, true_class: int, target_class: int | None) -> None:
+    if target_class is not None and target_class == true_class:
+        raise InputError(
+            f"The model already says '{model.labels[true_class]}': pick a different target."
+        )
+
+
 def _check_mode(mode: object) -> str:
     return choice("mode", mode, MODES)
 
@@ -287,10 +294,7 @@ def attack(
     x = model.prepare(photo)
     clean = model.probabilities(x)[0]
     true_class = int(clean.argmax())
-    if target_class is not None and target_class == true_class:
-        raise InputError(
-            f"The model already says '{model.labels[true_class]}': pick a different target."
-        )
+    _check_target_differs(model, true_class, target_class)
 
     n = 1 if method == "fgsm" else steps
     name = {"fgsm": "FGSM", "pgd": "PGD", "lecture": "λ method"}[method]
@@ -378,6 +382,7 @@ def sweep(image, model_name, method, target, mode, eps_k, progress=gr.Progress()
     target_class = attacks.class_from_choice(model.labels, target) if mode == "targeted" else None
     x = model.prepare(images.load_image(image))
     true_class = int(model.probabilities(x)[0].argmax())
+    _check_target_differs(model, true_class, target_class)
     progress((0, len(SWEEP_KS)), desc="ε sweep: FGSM")
     sweeps = [attacks.eps_sweep(model, x, true_class, SWEEP_KS, method="fgsm", target=target_class)]
     if method != "fgsm":

@@ -312,14 +312,16 @@ def request(spec: Spec, endpoint: str, rng: random.Random, settings: Settings) -
 
 
 def user_plan(n: int, available: set[str], rng: random.Random) -> list[str]:
-    """A user's n requests: MIX's (those the app has), slider moves for the rest, shuffled."""
+    """A user's n requests: MIX's (those the app has, in MIX's order of priority when n is
+    small), slider moves for the rest but at least a quarter of them, shuffled."""
     fixed = [name for name, k in MIX for _ in range(k) if name in available]
     filler = SLIDER if SLIDER in available else None
     if filler is None:  # no sliders yet: fill with the other light endpoints
         fixed_light = [e for e in fixed if e not in ("/attack", "/translate")] or fixed
         plan = (fixed + fixed_light * n)[:n]
     else:
-        plan = fixed[:n] + [filler] * max(0, n - len(fixed))
+        moves = max(n - len(fixed), n // 4)
+        plan = fixed[: n - moves] + [filler] * moves
     rng.shuffle(plan)
     return plan
 
@@ -334,6 +336,7 @@ class Outcome:
     latency: float | None = None  # seconds, when answered or failed
     error: str | None = None
     lost: bool = False  # submitted, never answered before the time limit
+    sent: float = 0.0  # time.monotonic() when it was submitted
 
 
 @dataclass
@@ -348,16 +351,17 @@ class Recorder:
 
 def timed_call(client, endpoint: str, kwargs: dict, timeout: float) -> Outcome:
     """One request through gradio_client: its latency, error message, or loss."""
-    t0 = time.perf_counter()
+    sent, t0 = time.monotonic(), time.perf_counter()
     job = client.submit(api_name=endpoint, **kwargs)
     try:
         job.result(timeout=max(0.1, timeout))
     except TimeoutError:
         job.cancel()
-        return Outcome(endpoint, -1, lost=True)
+        return Outcome(endpoint, -1, lost=True, sent=sent)
     except Exception as exc:
-        return Outcome(endpoint, -1, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
-    return Outcome(endpoint, -1, time.perf_counter() - t0)
+        error = f"{type(exc).__name__}: {exc}"
+        return Outcome(endpoint, -1, time.perf_counter() - t0, error, sent=sent)
+    return Outcome(endpoint, -1, time.perf_counter() - t0, sent=sent)
 
 
 def run_user(
@@ -478,7 +482,7 @@ class LoadResult:
 def run_load(
     url: str,
     users: int = 30,
-    requests_per_user: int = 12,
+    requests_per_user: int = 20,
     time_limit: float = 600.0,
     think: float = 1.0,
     settings: Settings | None = None,
@@ -720,7 +724,8 @@ def verdict_rows(load: LoadResult, freeze: FreezeResult | None) -> list[Row]:
             )
         )
     else:
-        rows.append(Row(f"slider {SLIDER} p95 (app has no {SLIDER})", math.nan, "ms", ok=False))
+        why = "no move answered" if slider is not None else f"the app has no {SLIDER}"
+        rows.append(Row(f"slider {SLIDER} p95 ({why})", math.nan, "ms", ok=False))
     rows.append(Row("errors", len(load.errors), "", target="0", ok=not load.errors))
     rows.append(Row("lost (unanswered or unsent)", load.lost, "", target="0", ok=load.lost == 0))
     if freeze is not None:
@@ -744,6 +749,23 @@ def verdict_rows(load: LoadResult, freeze: FreezeResult | None) -> list[Row]:
     return rows
 
 
+def slider_timeline(load: LoadResult, parts: int = 4) -> str:
+    """Slider p95 in each quarter of the run (by send time): is the tail the opening burst,
+    when every user connects and fires at once, or spread over the whole run?"""
+    moves = [o for o in load.outcomes if o.endpoint == SLIDER and o.latency and not o.error]
+    if not moves:
+        return ""
+    first = min(o.sent for o in load.outcomes if o.sent)
+    span = max(o.sent for o in moves) - first or 1.0
+    cells = []
+    for k in range(parts):
+        lo, hi = first + span * k / parts, first + span * (k + 1) / parts
+        part = [o.latency for o in moves if lo <= o.sent <= hi]
+        p95 = f"{percentile(part, 95) * 1000:.0f} ms" if part else "–"
+        cells.append(f"{k * 100 // parts}-{(k + 1) * 100 // parts} %: {p95} ({len(part)})")
+    return f"slider {SLIDER} p95 by quarter of the run (moves): " + ", ".join(cells)
+
+
 def report(load: LoadResult, freeze: FreezeResult | None, setup: str = "") -> tuple[str, bool]:
     rows = verdict_rows(load, freeze)
     lines = [
@@ -751,6 +773,7 @@ def report(load: LoadResult, freeze: FreezeResult | None, setup: str = "") -> tu
         f"(load average {os.getloadavg()[0]:.1f} at the end){'; ' + setup if setup else ''}",
         stats_table(load.stats),
     ]
+    lines.append(slider_timeline(load))
     if load.errors:
         seen: dict[str, int] = {}
         for o in load.errors:
@@ -766,7 +789,7 @@ def report(load: LoadResult, freeze: FreezeResult | None, setup: str = "") -> tu
     return "\n".join(lines), passed
 
 
-def measure(users: int = 30, requests_per_user: int = 12) -> list[Row]:
+def measure(users: int = 30, requests_per_user: int = 20) -> list[Row]:
     """For benchmarks/__main__.py: the default run against the app launched in-process."""
     with in_process_app() as url:
         load = run_load(url, users, requests_per_user)
@@ -777,7 +800,7 @@ def measure(users: int = 30, requests_per_user: int = 12) -> list[Row]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=30)
-    parser.add_argument("--requests", type=int, default=12, help="requests per user")
+    parser.add_argument("--requests", type=int, default=20, help="requests per user")
     parser.add_argument("--time-limit", type=float, default=600, help="seconds for the run")
     parser.add_argument("--think", type=float, default=1.0, help="mean pause between actions, s")
     parser.add_argument("--attack-steps", type=int, default=10)

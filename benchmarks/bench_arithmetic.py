@@ -12,21 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import time
 
 import torch
 
-from benchmarks.common import Row, format_table, interleaved, median_ms
+from benchmarks.common import Row, format_table, free_port, interleaved, median_ms
 
 TARGET_CLICK_MS = 200.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_rows() -> list[Row]:
@@ -150,7 +143,7 @@ def browser_rows(clicks: int) -> list[Row]:
     demo.queue(default_concurrency_limit=1, max_size=256)
     _, url, _ = demo.launch(
         server_name="127.0.0.1",
-        server_port=_free_port(),
+        server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
         ssr_mode=False,

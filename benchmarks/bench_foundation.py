@@ -4,7 +4,6 @@ model, and whether channels_last pays on this device (measured, interleaved, sam
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import Row, format_table, interleaved, median_ms
+from benchmarks.common import Row, format_table, free_port, interleaved, median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cold_start() -> list[Row]:
@@ -31,7 +24,7 @@ def cold_start() -> list[Row]:
         [sys.executable, "-c", "import torch, torchvision, gradio"], check=True, cwd=ROOT
     )
     imports = time.perf_counter() - t0
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(

@@ -12,23 +12,16 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import statistics
 import time
 
 import torch
 
-from benchmarks.common import Row, format_table, interleaved, median_ms
+from benchmarks.common import Row, format_table, free_port, interleaved, median_ms
 
 TARGET_SLIDER_MS = 100.0
 TARGET_STRIP_MS = 300.0
 STRIP_FRAMES = 16
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_rows(repeats: int = 20) -> list[Row]:
@@ -143,7 +136,7 @@ def browser_rows(moves: int) -> list[Row]:
     demo.queue(default_concurrency_limit=1, max_size=256)
     _, url, _ = demo.launch(
         server_name="127.0.0.1",
-        server_port=_free_port(),
+        server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
         ssr_mode=False,

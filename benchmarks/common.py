@@ -9,6 +9,7 @@ ratio to a baseline measured in the same run.
 from __future__ import annotations
 
 import os
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -34,6 +35,13 @@ class Row:
         if self.baseline is None or self.value == 0:
             return None
         return self.baseline / self.value
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nobody is listening on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def interleaved(

@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -47,6 +48,28 @@ print(json.dumps({{"growth_mb": peak_mb() - base}}))
 """
 
 
+def interleaved_with_cpu(
+    variants: dict[str, Callable[[], object]], repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall seconds per call, and CPU seconds per call divided by torch's thread count, timed
+    round-robin. Other processes stretch wall time on a shared 2-core machine; CPU time
+    counts only this process's work, so CPU time / threads approximates the wall time on a
+    quiet machine (lower where one thread sleeps in a serial part, higher where OpenMP
+    threads spin while waiting). The eager rows check it against design.md's quiet figures."""
+    threads = torch.get_num_threads()
+    for fn in variants.values():
+        fn()
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(time.perf_counter() - w0)
+            cpu[name].append((time.process_time() - c0) / threads)
+    return wall, cpu
+
+
 def fast_path_rows(repeats: int) -> list[Row]:
     from advdemo import cyclegan as cg
     from advdemo import inference
@@ -64,14 +87,13 @@ def fast_path_rows(repeats: int) -> list[Row]:
             with torch.inference_mode():
                 return channels_last(x_cl)
 
-        times = interleaved(
+        times, cpu = interleaved_with_cpu(
             {
                 "eager": lambda x=x: model.translate(x),
                 "channels_last": eager_cl,
                 "fast": lambda x=x: cg.generate(cg.BUILTIN, x),
             },
             repeats=repeats,
-            warmup=1,
         )
         fast_y, run = cg.generate(cg.BUILTIN, x)
         assert run.path == "compiled"
@@ -95,6 +117,15 @@ def fast_path_rows(repeats: int) -> list[Row]:
                 "eager fp32",
                 f"≤ {target_ms:.0f} ms",
                 fast_ms <= target_ms,
+            ),
+            Row(
+                f"G {label} compiled, CPU time / {torch.get_num_threads()} threads (load-robust)",
+                median_ms(cpu["fast"]),
+                "ms",
+                median_ms(cpu["eager"]),
+                "eager fp32, same measure",
+                f"≤ {target_ms:.0f} ms",
+                median_ms(cpu["fast"]) <= target_ms,
             ),
             Row(
                 f"G {label} fast path max |Δ| vs eager (mean {diff.mean() * 255:.2f})",

@@ -9,7 +9,7 @@ Three ways to run a generator, chosen per request:
 - compiled: torch.compile + freezing + bf16 (inference.compiled), only for (model, shape) pairs
   compiled and checked against eager at warm-up (`warm_fast_path`). A user's request never pays
   for compilation: shapes not ready yet run eager.
-- eager: the plain fp32 forward, for any other shape within the memory budget.
+- eager: the plain forward (fp32 on CPU), for any other shape within the memory budget.
 - tiled: images above MAX_UNTILED_PIXELS. The full-resolution layers, whose 64-channel
   activations dominate memory, run in TILE×TILE tiles whose windows overlap their neighbours
   by HALO pixels (more than those layers' receptive field; the overlap is cut off, not
@@ -295,7 +295,6 @@ def tiled_forward(
 
 _ready: set[tuple[str, tuple[int, int]]] = set()  # (model, (H, W)) served compiled
 _ready_lock = threading.Lock()
-_warm_reports: dict[tuple[str, tuple[int, int]], dict[str, float]] = {}
 
 
 def fast_ready(model_name: str, shape: tuple[int, int]) -> bool:
@@ -368,7 +367,6 @@ def warm_fast_path(
             "ready": float(ok),
         }
         reports[shape] = report
-        _warm_reports[(model_name, shape)] = report
         if ok:
             with _ready_lock:
                 _ready.add((model_name, shape))

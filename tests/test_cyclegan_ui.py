@@ -75,8 +75,8 @@ def test_api_returns_the_cycle_where_a_reverse_exists(client, online_dir):
         handle_file(CAT), "summer2winter_yosemite", 128, api_name="/translate"
     )
     assert _image(reconstruction).size == _image(heat).size == _image(before).size == (128, 84)
-    assert "`summer2winter_yosemite` plain fp32" in summary
-    assert "`winter2summer_yosemite` plain fp32" in summary
+    assert "`summer2winter_yosemite` eager" in summary
+    assert "`winter2summer_yosemite` eager" in summary
     assert "**Cycle error**" in summary
     result = cg.translate(CAT, "summer2winter_yosemite", 128)
     assert f"**{result.cycle_l1:.4f}**" in summary

@@ -114,8 +114,8 @@ def _model_info(name: str) -> str:
 
 def _how(p: cg.Pass) -> str:
     how = {
-        "compiled": "compiled bf16 fast path",
-        "eager": "plain fp32",
+        "compiled": "compiled fast path",
+        "eager": "eager",
         "tiled": f"{p.tiles} tiles (exact)",
     }[p.path]
     return f"`{p.model}` {how}, {p.seconds:.2f} s"

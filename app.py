@@ -12,8 +12,9 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from advdemo import checkpoints, inference, ui
+from advdemo import checkpoints, inference, serving, ui
 from advdemo.tabs import TABS
 
 MAX_FILE_SIZE = "10mb"
@@ -69,6 +70,7 @@ def list_models() -> list[dict]:
 
 def build_demo() -> gr.Blocks:
     """Build the whole app. Tests call this too, then launch it on a free port."""
+    serving.atomic_cache_writes()  # identical outputs for many users: see advdemo.serving
     with gr.Blocks(title="advdemo: adversarial examples and GANs", analytics_enabled=False) as demo:
         with gr.Row(elem_id="advdemo-header"):
             gr.Markdown(HEADER, elem_classes="lecture-hide")
@@ -99,6 +101,8 @@ def launch_options() -> dict:
         "css": page_css(),
         "js": PAGE_JS,
         "theme": gr.themes.Soft(),
+        # "/" and "/config" replayed instead of rebuilt per visitor: see advdemo.serving
+        "app_kwargs": {"middleware": [Middleware(serving.CachedPages)]},
     }
 
 

@@ -1,0 +1,159 @@
+"""HTTP serving details for a whole room using the app at once.
+
+atomic_cache_writes() stops Gradio from serving half-written images. Gradio (6.31) saves
+every output image to a file named after a hash of its bytes, and writes that file in place
+(truncate, then write) each time the image is produced again. When thirty students click
+the same preset they produce the same images: one student's write truncates the file while
+another student's browser is downloading it, and that download ends early ("peer closed
+connection without sending complete message body" in benchmarks/load_test.py). Gradio's own
+save_file_to_cache already writes to a temporary name and renames; this gives its image and
+bytes savers the same discipline, and skips rewriting a file that is already complete (the
+name is the hash of the content, so an existing file of the right size is that content).
+
+CachedPages replays Gradio's page ("/") and config ("/config") responses instead of building
+them afresh for every visitor. Gradio builds both per request: a deep copy of the app's
+~0.5 MB config, then a walk over all of it to write the root URL into every file link. That
+is 60-90 ms of CPU here, all of it holding the GIL, so while 30 students open the app (or 30
+gradio_client users connect) nobody's slider moves for 2-3 s (benchmarks/load_test.py, first
+quarter of the run: slider p95 3.1 s against 0.5 s afterwards).
+
+The responses depend only on the request's address (scheme, host, proxy headers, root path,
+path and query) as long as nobody logs in, and the app's config does not change after launch.
+So a response is replayed only for a GET without a login cookie, it is keyed on all of those,
+and only complete 200 responses that set no cookie are kept (a few, least recently used
+first out). Plain ASGI: no Gradio internals are touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+PATHS = frozenset({"/", "/config", "/config/"})
+# What Gradio derives the page's root URL from, besides the scope's scheme and root_path.
+KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto")
+LOGIN_COOKIE = b"access-token"  # Gradio's login cookies are access-token-<id>...
+MAX_ENTRIES = 16  # each entry is one page (~0.7 MB): bounded even if clients vary the query
+
+
+class CachedPages:
+    """ASGI middleware: serve repeat GETs of "/" and "/config" from memory (see module note)."""
+
+    def __init__(self, app: Any, max_entries: int = MAX_ENTRIES) -> None:
+        self.app = app
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, scope: dict) -> tuple | None:
+        """The cache key for this request, or None if it must reach Gradio."""
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in PATHS:
+            return None
+        headers = dict(scope["headers"])  # ASGI header names are lower-case bytes
+        if LOGIN_COOKIE in headers.get(b"cookie", b""):
+            return None  # a logged-in page names its user
+        return (
+            scope["path"],
+            scope.get("query_string", b""),
+            scope.get("scheme", "http"),
+            scope.get("root_path", ""),
+            *(headers.get(name) for name in KEY_HEADERS),
+        )
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        key = self.key(scope)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        hit = self._entries.get(key)
+        if hit is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            start, body = hit
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        self.misses += 1
+        messages: list[dict] = []
+
+        async def capture(message: dict) -> None:
+            messages.append(message)
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        self._keep(key, messages)
+
+    def _keep(self, key: tuple, messages: list[dict]) -> None:
+        if not messages or messages[0].get("type") != "http.response.start":
+            return
+        start, parts = messages[0], messages[1:]
+        if start.get("status") != 200 or any(
+            name.lower() == b"set-cookie" for name, _ in start.get("headers", [])
+        ):
+            return
+        if not parts or any(m.get("type") != "http.response.body" for m in parts):
+            return
+        if parts[-1].get("more_body", False):
+            return  # the response did not finish
+        body = b"".join(m.get("body", b"") for m in parts)
+        self._entries[key] = ({**start, "headers": list(start.get("headers", []))}, body)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+# --------------------------------------------------------------------------- atomic cache files
+
+
+def publish(target: Path, data: bytes) -> None:
+    """Write `data` to `target` so that readers see either no file or all of it."""
+    with contextlib.suppress(OSError):
+        if target.stat().st_size == len(data):
+            os.utime(target)  # keep it young for Gradio's delete_cache, as Gradio does
+            return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def atomic_cache_writes() -> None:
+    """Replace Gradio's in-place image and bytes cache writers with atomic ones (idempotent).
+
+    Same file names and return values as Gradio's save_pil_to_cache and save_bytes_to_cache;
+    save_img_array_to_cache goes through save_pil_to_cache and is covered too."""
+    from gradio import processing_utils as pu
+
+    if getattr(pu.save_pil_to_cache, "atomic", False):
+        return
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        target = (Path(cache_dir) / pu.hash_bytes(data) / f"{name}.{format}").resolve()
+        publish(target, data)
+        return str(target)
+
+    def save_bytes_to_cache(data: bytes, file_name: str, cache_dir: str) -> str:
+        if not Path(file_name).suffix:
+            file_name += pu.detect_audio_format(data)
+        target = Path(cache_dir) / pu.hash_bytes(data) / Path(file_name).name
+        publish(target, data)
+        return str(target.resolve())
+
+    for fn in (save_pil_to_cache, save_bytes_to_cache):
+        fn.atomic = True  # type: ignore[attr-defined]
+        GRADIO_ORIGINALS[fn.__name__] = getattr(pu, fn.__name__)
+        setattr(pu, fn.__name__, fn)
+
+
+GRADIO_ORIGINALS: dict[str, Any] = {}  # what atomic_cache_writes replaced (tests compare)

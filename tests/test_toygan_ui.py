@@ -84,7 +84,9 @@ def test_presets_fill_every_control():
         assert out[:n] == tuple(preset.settings[k] for k in toy_gan.SETTING_KEYS)
         assert out[n : n + 2] == (preset.steps_per_frame, preset.steps)
         assert preset.look_for in out[n + 2]
-        assert timer_active(out[-1]) is False
+        session = out[n + 3]
+        assert session.playing and session.trainer.steps_done == 0
+        assert timer_active(out[-1]) is True  # one click loads the preset and plays it
 
 
 def test_heavy_settings_slow_playback_instead_of_the_page():
@@ -185,3 +187,22 @@ def test_play_animates_the_game_and_pause_stops_it(page, app_url, artifacts):
     assert _status_numbers(page)[0] == step
     title = page.text_content("#toy-gan-game .gtitle")
     assert title.startswith(f"step {step:,}:")
+
+    # A preset is one click: it loads its settings and a fresh game plays at once.
+    label = PRESETS["oscillates"].label
+    page.locator("#toy-gan-preset").get_by_text(label, exact=True).click()
+    look_for = PRESETS["oscillates"].look_for[:40]
+    page.wait_for_function(
+        f"document.body.innerText.includes({look_for!r})"
+        " && document.querySelector('#toy-gan-status').innerText.includes('Playing')",
+        timeout=30_000,
+    )
+    page.wait_for_function(  # frames of the new game arrive without pressing Play
+        """() => {
+            const s = document.querySelector('#toy-gan-status').innerText;
+            const m = s.match(/step ([\\d,]+) of/);
+            return s.includes('Playing') && m && parseInt(m[1].replace(/,/g, '')) >= 20;
+        }""",
+        timeout=90_000,
+    )
+    page.click("#toy-gan-pause")

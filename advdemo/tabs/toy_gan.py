@@ -294,17 +294,20 @@ def apply_settings(session, *controls):
 
 @ui.friendly
 def choose_preset(key):
+    """One click on a preset: its settings fill the controls and a fresh game starts playing
+    (on a projector the lecturer should not need a second click to see it move)."""
     preset = PRESETS[choice("preset", key, list(PRESETS))]
     values = tuple(preset.settings[k] for k in SETTING_KEYS)
     session = _new_session(values, preset.steps_per_frame, preset.steps)
+    session.playing = True
     look_for = f"**What to look for.** {preset.look_for}"
     return (
         *values,
         preset.steps_per_frame,
         preset.steps,
         look_for,
-        *_frame(session, f"Preset “{preset.label}”: press ▶ Play"),
-        gr.Timer(active=False),
+        *_frame(session, f"Playing preset “{preset.label}”"),
+        gr.Timer(active=True),
     )
 
 
@@ -356,10 +359,10 @@ def build() -> None:
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            preset_box = gr.Dropdown(
+            preset_box = gr.Radio(
                 choices=[(p.label, key) for key, p in PRESETS.items()],
                 value=DEFAULT_PRESET,
-                label="Preset",
+                label="Preset (one click loads it and plays)",
                 elem_id="toy-gan-preset",
             )
             look_for = gr.Markdown(f"**What to look for.** {preset.look_for}")

@@ -114,7 +114,8 @@ def generate(
     """The face of `seed` moved along each direction by its offset (in prior std units, |x| ≤ 10),
     and its attribute read-outs (HTML)."""
     offsets = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, glasses, smile, man, dark_hair]
-    view = fv.face_view(seed, offsets, bool(disentangle))
+    with inference.single_thread():  # one small face: two threads only wait on busy cores
+        view = fv.face_view(seed, offsets, bool(disentangle))
     return view.image, view.readout
 
 
@@ -311,7 +312,7 @@ def build() -> None:
 
     face_inputs = [seed, disentangle, *sliders]
     face_outputs = [face, readout]
-    live = {"show_progress": "hidden", "trigger_mode": "always_last", **ui.LIGHT_LANE}
+    live = {"show_progress": "hidden", "trigger_mode": "always_last", **ui.SLIDER_LANE}
     gr.on(
         [s.input for s in sliders] + [seed.submit, disentangle.input],
         ui.friendly(generate),

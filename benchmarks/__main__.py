@@ -1,7 +1,9 @@
 """Every performance figure in one command: `python -m benchmarks [name ...]`.
 
 Runs each benchmarks/bench_*.py module's measure() (or only the named ones, e.g. `toygan`)
-and prints one table: figure, value, the baseline measured in the same run, ratio, target.
+and prints one table: figure, value, the baseline measured in the same run, ratio (baseline /
+value: above 1× is faster than the baseline), target. `--markdown` also prints the table as
+Markdown with the machine line, as README.md's "Benchmarks" section shows it.
 A module that cannot run here (a missing benchmark-only dependency, no chromium) is reported
 as such and the others still run; the exit code is 1 if any target was missed or any failed.
 """
@@ -16,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from benchmarks.common import Row, format_table
+from benchmarks.common import Row, format_markdown, format_table
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,13 +42,16 @@ def machine() -> str:
 
 
 def main(argv: list[str]) -> int:
+    markdown = "--markdown" in argv
+    argv = [a for a in argv if a != "--markdown"]
     names = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     chosen = argv or names
     unknown = set(chosen) - set(names)
     if unknown:
         print(f"unknown benchmark(s) {sorted(unknown)}; known: {names}")
         return 2
-    print(machine(), flush=True)
+    where = machine()
+    print(where, flush=True)
     failed: list[str] = []
     rows: list[Row] = []
     for name in chosen:
@@ -65,6 +70,8 @@ def main(argv: list[str]) -> int:
             for r in got
         ]
     print(format_table(rows, "\n== all figures"))
+    if markdown:
+        print(f"\n== Markdown\n\n{where}, {time.strftime('%Y-%m-%d')}:\n\n{format_markdown(rows)}")
     missed = [r.figure for r in rows if r.ok is False]
     if missed:
         print(f"targets missed: {missed}")

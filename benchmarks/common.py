@@ -64,14 +64,31 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def format_table(rows: list[Row], title: str = "") -> str:
-    head = ("figure", "value", "baseline (same run)", "ratio", "target", "met")
+HEAD = ("figure", "value", "baseline (same run)", "ratio", "target", "met")
+
+
+def _cells(rows: list[Row]) -> list[tuple[str, ...]]:
     lines = []
     for r in rows:
         base = f"{r.baseline:.1f} {r.unit} ({r.baseline_name})" if r.baseline is not None else ""
         ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
         met = {True: "yes", False: "NO", None: ""}[r.ok]
         lines.append((r.figure, f"{r.value:.1f} {r.unit}", base, ratio, r.target, met))
+    return lines
+
+
+def format_markdown(rows: list[Row]) -> str:
+    """The table as Markdown (for README.md); ratio = baseline / value, so > 1× is faster."""
+
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).strip().replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(HEAD), line(["---"] * len(HEAD)), *map(line, _cells(rows))])
+
+
+def format_table(rows: list[Row], title: str = "") -> str:
+    head = HEAD
+    lines = _cells(rows)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
     out = [title] if title else []
     out.append(" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import gradio as gr
 import pytest
 from gradio_client import Client
@@ -11,12 +9,7 @@ from gradio_client.exceptions import AppError
 
 from advdemo import ui
 from advdemo.errors import InputError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchmarks.common import free_port
 
 
 @ui.friendly
@@ -38,7 +31,7 @@ def guarded_client():
     ui.readable_input_errors(demo)
     _, url, _ = demo.launch(
         server_name="127.0.0.1",
-        server_port=_free_port(),
+        server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
         ssr_mode=False,

@@ -384,6 +384,10 @@ def warm_fast_path(
 
 
 def _compile_in_background() -> None:
+    # Compiling takes both cores for 20-70 s after start; students who open the app meanwhile
+    # must not feel it (profiled under the load test: the compile thread took a third of the
+    # CPU samples while sliders waited).
+    inference.lower_thread_priority()
     try:
         warm_fast_path(BUILTIN)
     except Exception:  # an optimisation only: requests keep running eager

@@ -15,6 +15,7 @@ import contextlib
 import copy
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,21 @@ def forward_precision() -> contextlib.AbstractContextManager:
     if dev.type == "mps":
         return torch.autocast("mps", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+BACKGROUND_NICENESS = 15  # heavy jobs and background compilation yield the cores to sliders
+
+
+def lower_thread_priority(niceness: int = BACKGROUND_NICENESS) -> None:
+    """Run the calling thread (and the OpenMP workers and processes it starts) at `niceness`,
+    so that interactive requests get the cores first. Linux only: threads have their own
+    niceness there; elsewhere this does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except OSError as exc:
+        log.info("background work runs at normal priority: %s", exc)
 
 
 @contextlib.contextmanager

@@ -11,9 +11,7 @@ import functools
 import inspect
 import logging
 import math
-import os
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +20,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from advdemo import inference
 from advdemo.errors import InputError, ModelUnavailable
 
 try:  # Hugging Face Spaces install `spaces`; on a ZeroGPU Space, spaces.GPU lends a GPU per call
@@ -88,17 +87,13 @@ def on_gpu(fn: Callable[..., Any]) -> Callable[..., Any]:
 # it), it stayed at the idle figure (0.20 s during the attack, 0.22 s during the translation).
 # With 30 users the light endpoints' p50 fell 4-5× (slider 2.2 s → 0.4 s) while attacks and
 # translations, which show progress, took ~1.6× longer. Linux only (per-thread niceness).
-HEAVY_NICENESS = 15
+HEAVY_NICENESS = inference.BACKGROUND_NICENESS
 _heavy_local = threading.local()
 
 
 def _enter_heavy_thread() -> None:
     _heavy_local.inside = True
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HEAVY_NICENESS)
-        except OSError as exc:
-            log.info("heavy work runs at normal priority: %s", exc)
+    inference.lower_thread_priority(HEAVY_NICENESS)
 
 
 _heavy_pool = ThreadPoolExecutor(

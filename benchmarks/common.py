@@ -86,14 +86,17 @@ def format_markdown(rows: list[Row]) -> str:
     return "\n".join([line(HEAD), line(["---"] * len(HEAD)), *map(line, _cells(rows))])
 
 
-def format_table(rows: list[Row], title: str = "") -> str:
-    head = HEAD
-    lines = _cells(rows)
+def text_table(head: tuple[str, ...], lines: list[tuple]) -> str:
+    """Columns padded to their widest cell, separated by " | ", under a ruled header."""
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
-    out = [title] if title else []
-    out.append(" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    out = [" | ".join(str(h).ljust(w) for h, w in zip(head, widths, strict=True))]
     out.append("-+-".join("-" * w for w in widths))
     out += [
         " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines
     ]
     return "\n".join(out)
+
+
+def format_table(rows: list[Row], title: str = "") -> str:
+    table = text_table(HEAD, _cells(rows))
+    return f"{title}\n{table}" if title else table

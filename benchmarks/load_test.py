@@ -59,7 +59,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
 os.environ.setdefault("no_proxy", "localhost,127.0.0.1")
 
-from benchmarks.common import Row, format_table, free_port
+from benchmarks import server_timing
+from benchmarks.common import Row, format_table, free_port, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = tuple(ROOT / "assets" / n for n in ("chelsea.png", "coffee.png", "rocket.jpg"))
@@ -466,13 +467,7 @@ def stats_table(stats: dict[str, Stats]) -> str:
         )
         for s in stats.values()
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
-    out = [" | ".join(str(h).ljust(w) for h, w in zip(head, widths, strict=True))]
-    out.append("-+-".join("-" * w for w in widths))
-    out += [
-        " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines
-    ]
-    return "\n".join(out)
+    return text_table(head, lines)
 
 
 @dataclass
@@ -483,6 +478,7 @@ class LoadResult:
     stats: dict[str, Stats]
     outcomes: list[Outcome]
     unsubmitted: int  # planned requests never sent because the time limit came first
+    server: list[dict] = field(default_factory=list)  # the app's own timing (server_timing)
 
     @property
     def errors(self) -> list[Outcome]:
@@ -647,6 +643,7 @@ def in_process_app() -> Iterator[str]:
     import app as app_module
     from advdemo import inference
 
+    server_timing.install()
     demo = app_module.build_demo()
     _, url, _ = demo.launch(
         server_name="127.0.0.1",
@@ -685,9 +682,12 @@ def wait_until_idle(
 
 @contextlib.contextmanager
 def subprocess_app(
-    log_path: Path | None = None, extra_env: dict[str, str] | None = None
+    log_path: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    module: str | None = None,
 ) -> Iterator[tuple[str, int]]:
-    """`python app.py` alone in its own process on a free loopback port: (url, pid).
+    """`python app.py` (or `python -m module`) alone in its own process on a free loopback
+    port: (url, pid).
 
     Waits until it serves and its background warm-up has finished (CPU idle)."""
     port = free_port()
@@ -701,7 +701,11 @@ def subprocess_app(
     }
     log = open(log_path or os.devnull, "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, *(("-m", module) if module else ("app.py",))],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -721,19 +725,43 @@ def subprocess_app(
 # --------------------------------------------------------------------------- verdict and main
 
 
+def server_latencies(load: LoadResult, api: str) -> list[float]:
+    """Seconds from queued to answered inside the app, for each `api` request of the run."""
+    name = api.lstrip("/")
+    return [e["wait"] + e["run"] for e in load.server if e["api"] == name]
+
+
 def verdict_rows(load: LoadResult, freeze: FreezeResult | None) -> list[Row]:
+    """The slider target is judged on the app's own timing when it is known (the simulated
+    clients' overhead is not what a student's browser adds; see benchmarks.server_timing),
+    on what the clients saw otherwise; both are reported."""
     rows = []
     slider = load.stats.get(SLIDER)
+    in_app = server_latencies(load, SLIDER)
+    target = f"≤ {SLIDER_P95_TARGET_S * 1000:.0f} ms"
+    if in_app:
+        p50, p95 = percentile(in_app, 50), percentile(in_app, 95)
+        rows.append(
+            Row(
+                f"slider {SLIDER} p95 in the app (queue + run), {load.users} users",
+                p95 * 1000,
+                "ms",
+                p50 * 1000,
+                "its p50",
+                target,
+                p95 <= SLIDER_P95_TARGET_S,
+            )
+        )
     if slider is not None and slider.answered:
         rows.append(
             Row(
-                f"slider {SLIDER} p95, {load.users} users",
+                f"slider {SLIDER} p95 at the simulated clients, {load.users} users",
                 slider.p95 * 1000,
                 "ms",
                 slider.p50 * 1000,
                 "its p50",
-                f"≤ {SLIDER_P95_TARGET_S * 1000:.0f} ms",
-                slider.p95 <= SLIDER_P95_TARGET_S,
+                "" if in_app else target,
+                None if in_app else slider.p95 <= SLIDER_P95_TARGET_S,
             )
         )
     else:
@@ -762,21 +790,46 @@ def verdict_rows(load: LoadResult, freeze: FreezeResult | None) -> list[Row]:
     return rows
 
 
-def slider_timeline(load: LoadResult, parts: int = 4) -> str:
-    """Slider p95 in each quarter of the run (by send time): is the tail the opening burst,
-    when every user connects and fires at once, or spread over the whole run?"""
-    moves = [o for o in load.outcomes if o.endpoint == SLIDER and o.latency and not o.error]
+def timeline(moves: list[tuple[float, float]], parts: int = 4) -> str:
+    """p95 of (sent, latency) pairs in each quarter of the run by send time: is the tail the
+    opening rush, when every user fires at once, or spread over the whole run?"""
     if not moves:
-        return ""
-    first = min(o.sent for o in load.outcomes if o.sent)
-    span = max(o.sent for o in moves) - first or 1.0
+        return "–"
+    first = min(t for t, _ in moves)
+    span = max(t for t, _ in moves) - first or 1.0
     cells = []
     for k in range(parts):
         lo, hi = first + span * k / parts, first + span * (k + 1) / parts
-        part = [o.latency for o in moves if lo <= o.sent <= hi]
+        part = [latency for t, latency in moves if lo <= t <= hi]
         p95 = f"{percentile(part, 95) * 1000:.0f} ms" if part else "–"
         cells.append(f"{k * 100 // parts}-{(k + 1) * 100 // parts} %: {p95} ({len(part)})")
-    return f"slider {SLIDER} p95 by quarter of the run (moves): " + ", ".join(cells)
+    return ", ".join(cells)
+
+
+def slider_timeline(load: LoadResult) -> str:
+    answered = [o for o in load.outcomes if o.endpoint == SLIDER and o.latency and not o.error]
+    moves = [(o.sent, o.latency) for o in answered]
+    lines = [f"slider {SLIDER} p95 by quarter of the run, at the clients: {timeline(moves)}"]
+    name = SLIDER.lstrip("/")
+    in_app = [(e["queued"], e["wait"] + e["run"]) for e in load.server if e["api"] == name]
+    if in_app:
+        lines.append(f"slider {SLIDER} p95 by quarter of the run, in the app: {timeline(in_app)}")
+    return "\n".join(lines)
+
+
+def server_table(load: LoadResult) -> str:
+    """Per endpoint, the app's own timing: wait in the queue, run, and both."""
+    head = ("in the app", "requests", "wait p50", "wait p95", "run p50", "run p95", "total p95")
+    names = sorted({e["api"] for e in load.server}, key=lambda n: (n != SLIDER.lstrip("/"), n))
+    lines = []
+    for name in names:
+        mine = [e for e in load.server if e["api"] == name]
+        wait, run = [e["wait"] for e in mine], [e["run"] for e in mine]
+        total = [e["wait"] + e["run"] for e in mine]
+        ms = [percentile(v, q) * 1000 for v, q in ((wait, 50), (wait, 95), (run, 50), (run, 95))]
+        ms.append(percentile(total, 95) * 1000)
+        lines.append((f"/{name}", len(mine), *(f"{v:.0f} ms" for v in ms)))
+    return text_table(head, lines)
 
 
 def report(load: LoadResult, freeze: FreezeResult | None, setup: str = "") -> tuple[str, bool]:
@@ -786,6 +839,8 @@ def report(load: LoadResult, freeze: FreezeResult | None, setup: str = "") -> tu
         f"(load average {os.getloadavg()[0]:.1f} at the end){'; ' + setup if setup else ''}",
         stats_table(load.stats),
     ]
+    if load.server:
+        lines.append(server_table(load))
     lines.append(slider_timeline(load))
     if load.errors:
         seen: dict[str, int] = {}
@@ -797,15 +852,18 @@ def report(load: LoadResult, freeze: FreezeResult | None, setup: str = "") -> tu
     if freeze is not None and freeze.long_job_errors:
         lines.append(f"long jobs that failed: {freeze.long_job_errors}")
     lines.append(format_table(rows, "\nverdict"))
-    passed = all(r.ok for r in rows)
+    passed = all(r.ok for r in rows if r.ok is not None)  # None: reported, no target
     lines.append("PASS" if passed else "FAIL")
     return "\n".join(lines), passed
 
 
 def measure(users: int = 30, requests_per_user: int = 20) -> list[Row]:
-    """For benchmarks/__main__.py: the default run against the app launched in-process."""
-    with in_process_app() as url:
+    """For benchmarks/__main__.py: the app in its own process (timed by server_timing), the
+    simulated users here at nice 10, as `--server subprocess --nice 10` runs it."""
+    with _timed_subprocess_app() as (url, events):
+        os.nice(10)
         load = run_load(url, users, requests_per_user)
+        load.server = events()
         freeze = freeze_check(url)
     return verdict_rows(load, freeze)
 
@@ -844,12 +902,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
 
     if args.url:
-        app = contextlib.nullcontext(args.url.rstrip("/"))
+        app = contextlib.nullcontext((args.url.rstrip("/"), list))  # its timing is unknown
     elif args.server == "subprocess":
-        app = _subprocess_url()
+        app = _timed_subprocess_app()
     else:
-        app = in_process_app()
-    with app as url:
+        app = _timed_in_process_app()
+    with app as (url, server_events):
         check_loopback(url)
         if args.nice:
             os.nice(args.nice)
@@ -857,6 +915,7 @@ def main(argv: list[str] | None = None) -> int:
         load = run_load(
             url, args.users, args.requests, args.time_limit, args.think, settings, args.seed
         )
+        load.server = server_events()
         freeze = freeze_check(url, args.freeze_moves, settings) if args.freeze_moves else None
     where = args.url or (
         "app in this process" if args.server == "in-process" else "app in its own process"
@@ -868,9 +927,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _subprocess_url() -> Iterator[str]:
-    with subprocess_app() as (url, _pid):
-        yield url
+def _timed_in_process_app() -> Iterator[tuple[str, Callable[[], list[dict]]]]:
+    """(url, events): events() returns the app's own timing since the last call."""
+    with in_process_app() as url:
+        server_timing.take()  # not the warm-up's
+        yield url, server_timing.take
+
+
+@contextlib.contextmanager
+def _timed_subprocess_app() -> Iterator[tuple[str, Callable[[], list[dict]]]]:
+    with tempfile.TemporaryDirectory(prefix="advdemo-timing-") as tmp:
+        path = Path(tmp) / "events.json"
+        env = {server_timing.EVENTS_ENV: str(path)}
+        with subprocess_app(extra_env=env, module="benchmarks.server_timing") as (url, pid):
+            server_timing.collect(pid, path)  # not the warm-up's
+            yield url, lambda: server_timing.collect(pid, path)
 
 
 if __name__ == "__main__":

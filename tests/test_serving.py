@@ -150,12 +150,16 @@ def test_atomic_writers_keep_gradios_names(tmp_path):
     img = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3))
     original = serving.GRADIO_ORIGINALS
     for fmt in ("png", "webp"):
-        ours = pu.save_pil_to_cache(img, str(tmp_path / "ours"), format=fmt)
-        theirs = original["save_pil_to_cache"](img, str(tmp_path / "theirs"), format=fmt)
-        assert Path(ours).relative_to(tmp_path / "ours") == Path(theirs).relative_to(
-            tmp_path / "theirs"
-        )
-        assert Path(ours).read_bytes() == Path(theirs).read_bytes()
+        ours = Path(pu.save_pil_to_cache(img, str(tmp_path / "ours"), format=fmt))
+        theirs = Path(original["save_pil_to_cache"](img, str(tmp_path / "theirs"), format=fmt))
+        # <cache>/<sha256 of the bytes>/image.<format>, as Gradio names it
+        assert ours.parent.parent == tmp_path / "ours" and ours.name == theirs.name
+        assert ours.parent.name == pu.hash_bytes(ours.read_bytes())
+        assert Image.open(ours).format == Image.open(theirs).format
+        if fmt == "png":  # lossless, at whatever compression level
+            assert Image.open(ours).convert("RGB").tobytes() == img.tobytes()
+        else:  # Gradio's own encoder: the very same file
+            assert ours.relative_to(tmp_path / "ours") == theirs.relative_to(tmp_path / "theirs")
     ours = pu.save_bytes_to_cache(b"GIF89a...", "strip.gif", str(tmp_path / "ours"))
     theirs = original["save_bytes_to_cache"](b"GIF89a...", "strip.gif", str(tmp_path / "theirs"))
     assert Path(ours).name == Path(theirs).name == "strip.gif"

@@ -178,6 +178,9 @@ LIGHT_LANE = {"concurrency_id": "light", "concurrency_limit": 2}
 # grids and galleries (60-200 ms each). Load test, 30 users: in the opening rush, when every
 # user fires at once, the slider p95 was ~2 s while it queued behind them in the light lane.
 SLIDER_LANE = {"concurrency_id": "slider", "concurrency_limit": 2}
+# Not batch=True: Gradio raises one error for a whole batch, so one user's bad value (a NaN
+# through the API) would fail every slider batched with it; and with this lane the 30-user
+# load test measured slider p95 150 ms inside the app, so batching has little left to win.
 
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},

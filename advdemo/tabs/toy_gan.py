@@ -72,8 +72,9 @@ UPDATE_CHOICES = [
 
 EXPLANATION = r"""
 ### The game in one dimension
-*Try this:* pick "saturating loss stalls", press ▶ Play, and while θ creeps switch the
-generator loss to non-saturating: the same G, against the same D, starts moving at once.
+*Try this:* pick "saturating loss stalls" (a preset starts playing by itself), and while θ
+creeps switch the generator loss to non-saturating: the same G, against the same D, starts
+moving at once.
 
 Real data are single numbers drawn from $\mathcal{N}(\mu, \sigma^2)$. The generator owns one
 parameter: it draws $z \sim \mathcal{N}(0, 1)$ and outputs $G(z) = z + \theta$, so its samples

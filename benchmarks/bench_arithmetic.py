@@ -11,13 +11,12 @@ face has loaded, through Gradio's queue, on the tab launched alone on a free por
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
 import torch
 
-from benchmarks.common import Row, format_table, free_port, interleaved, median_ms
+from benchmarks.common import Row, format_table, interleaved, median_ms, tab_in_chromium
 
 TARGET_CLICK_MS = 200.0
 
@@ -127,73 +126,39 @@ def inversion_rows(steps: int) -> list[Row]:
 
 
 def browser_rows(clicks: int) -> list[Row]:
-    os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
-    import gradio as gr
-    from playwright.sync_api import sync_playwright
-
     from advdemo.tabs import arithmetic as tab
 
-    with gr.Blocks() as demo:
-        with gr.Tab(tab.TITLE, id=tab.TAB_ID):
-            tab.build()
-        # baseline: a Gradio round trip that does no work (same queue, same page)
-        echo_button = gr.Button("echo", elem_id="bench-echo")
-        echo_out = gr.Textbox(elem_id="bench-echo-out")
-        echo_button.click(lambda: f"{time.perf_counter():.6f}", None, echo_out, api_name="echo")
-    demo.queue(default_concurrency_limit=1, max_size=256)
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        ssr_mode=False,
-        css=tab.CSS,
-    )
     samples: list[float] = []
     echo: list[float] = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=os.environ.get("ADVDEMO_CHROMIUM", "/usr/bin/chromium"),
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+    with tab_in_chromium(tab, tab.CSS, "#arith-gallery .thumbnail-item") as page:
+        thumbs = page.locator("#arith-gallery .thumbnail-item")
+        avg_src = (
+            "() => { const i = document.querySelector('#arith-avg-a img'); return i ? i.src : ''; }"
+        )
+        echo_value = "() => document.querySelector('#bench-echo-out textarea').value"
+        for i in range(clicks + 2):  # the first two warm the path up
+            if i % 7 == 0:
+                page.locator("#arith-clear-a").click()
+                page.wait_for_function("!document.querySelector('#arith-picks-a .thumbnail-item')")
+            before = page.evaluate(avg_src)
+            t0 = time.perf_counter()
+            thumbs.nth(i % 32).click()
+            page.wait_for_function(
+                "(before) => { const i = document.querySelector('#arith-avg-a img');"
+                " return i && i.src !== before && i.complete && i.naturalWidth > 0; }",
+                arg=before,
+                timeout=10_000,
             )
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector("#arith-gallery .thumbnail-item")
-            thumbs = page.locator("#arith-gallery .thumbnail-item")
-            avg_src = (
-                "() => { const i = document.querySelector('#arith-avg-a img');"
-                " return i ? i.src : ''; }"
+            if i >= 2:
+                samples.append(time.perf_counter() - t0)
+            before = page.evaluate(echo_value)
+            t0 = time.perf_counter()
+            page.locator("#bench-echo").click()
+            page.wait_for_function(
+                f"(before) => ({echo_value})() !== before", arg=before, timeout=10_000
             )
-            echo_value = "() => document.querySelector('#bench-echo-out textarea').value"
-            for i in range(clicks + 2):  # the first two warm the path up
-                if i % 7 == 0:
-                    page.locator("#arith-clear-a").click()
-                    page.wait_for_function(
-                        "!document.querySelector('#arith-picks-a .thumbnail-item')"
-                    )
-                before = page.evaluate(avg_src)
-                t0 = time.perf_counter()
-                thumbs.nth(i % 32).click()
-                page.wait_for_function(
-                    "(before) => { const i = document.querySelector('#arith-avg-a img');"
-                    " return i && i.src !== before && i.complete && i.naturalWidth > 0; }",
-                    arg=before,
-                    timeout=10_000,
-                )
-                if i >= 2:
-                    samples.append(time.perf_counter() - t0)
-                before = page.evaluate(echo_value)
-                t0 = time.perf_counter()
-                page.locator("#bench-echo").click()
-                page.wait_for_function(
-                    f"(before) => ({echo_value})() !== before", arg=before, timeout=10_000
-                )
-                if i >= 2:
-                    echo.append(time.perf_counter() - t0)
-            browser.close()
-    finally:
-        demo.close()
+            if i >= 2:
+                echo.append(time.perf_counter() - t0)
     value = statistics.median(samples) * 1000
     return [
         Row(

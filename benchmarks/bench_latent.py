@@ -13,11 +13,10 @@ import argparse
 import io
 import os
 import statistics
-import time
 
 import torch
 
-from benchmarks.common import Row, format_table, free_port, interleaved, median_ms
+from benchmarks.common import Row, format_table, interleaved, median_ms, tab_in_chromium
 
 TARGET_SLIDER_MS = 100.0
 TARGET_STRIP_MS = 300.0
@@ -126,50 +125,19 @@ async () => {
 
 
 def browser_rows(moves: int) -> list[Row]:
-    os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
-    import gradio as gr
-    from playwright.sync_api import sync_playwright
-
     import app as app_module
     from advdemo.tabs import latent_explorer as tab
 
-    with gr.Blocks(analytics_enabled=False) as demo:
-        with gr.Tab(tab.TITLE, id=tab.TAB_ID):
-            tab.build()
-        # baseline: a Gradio round trip that does no work, on the same page and queue
-        echo_button = gr.Button("echo", elem_id="bench-echo")
-        echo_out = gr.Textbox(elem_id="bench-echo-out")
-        echo_button.click(lambda: f"{time.perf_counter():.6f}", None, echo_out, api_name="echo")
-    demo.queue(default_concurrency_limit=1, max_size=256)
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        ssr_mode=False,
-        css=app_module.BASE_CSS + tab.CSS,
-    )
     slider_ms: list[float] = []
     echo_ms: list[float] = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=os.environ.get("ADVDEMO_CHROMIUM", "/usr/bin/chromium"),
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector("#latent-face img", timeout=60_000)
-            for i in range(moves + 2):  # the first two warm the path up
-                value = round(-4 + 8 * ((i * 7) % 17) / 16, 1) or 0.5  # varied, never 0
-                moved = page.evaluate(MOVE_JS, value)
-                echoed = page.evaluate(ECHO_JS)
-                if i >= 2:
-                    slider_ms.append(moved)
-                    echo_ms.append(echoed)
-            browser.close()
-    finally:
-        demo.close()
+    with tab_in_chromium(tab, app_module.BASE_CSS + tab.CSS, "#latent-face img") as page:
+        for i in range(moves + 2):  # the first two warm the path up
+            value = round(-4 + 8 * ((i * 7) % 17) / 16, 1) or 0.5  # varied, never 0
+            moved = page.evaluate(MOVE_JS, value)
+            echoed = page.evaluate(ECHO_JS)
+            if i >= 2:
+                slider_ms.append(moved)
+                echo_ms.append(echoed)
     value = statistics.median(slider_ms)
     return [
         Row(

@@ -8,11 +8,12 @@ ratio to a baseline measured in the same run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -42,6 +43,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def tab_in_chromium(tab, css: str = "", ready: str = "body") -> Iterator:
+    """One tab module built on a page of its own, beside a do-nothing baseline (#bench-echo:
+    a Gradio round trip on the same page and queue that writes into #bench-echo-out),
+    launched on loopback and opened in Debian's headless Chromium. Yields the Playwright page
+    once `ready` (a CSS selector) is on it; closes browser and app afterwards."""
+    os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
+    import gradio as gr
+    from playwright.sync_api import sync_playwright
+
+    with gr.Blocks(analytics_enabled=False) as demo:
+        with gr.Tab(tab.TITLE, id=tab.TAB_ID):
+            tab.build()
+        echo_button = gr.Button("echo", elem_id="bench-echo")
+        echo_out = gr.Textbox(elem_id="bench-echo-out")
+        echo_button.click(lambda: f"{time.perf_counter():.6f}", None, echo_out, api_name="echo")
+    demo.queue(default_concurrency_limit=1, max_size=256)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        css=css,
+    )
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=os.environ.get("ADVDEMO_CHROMIUM", "/usr/bin/chromium"),
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector(ready, timeout=60_000)
+            yield page
+            browser.close()
+    finally:
+        demo.close()
 
 
 def interleaved(

@@ -18,6 +18,11 @@ from advdemo import checkpoints, inference, serving, ui
 from advdemo.tabs import TABS
 
 MAX_FILE_SIZE = "10mb"
+# Gradio keeps every session it has seen (about 0.5 MB of its own per session, measured here,
+# plus the tabs' state, e.g. a 1-D GAN game ~0.8 MB) until this many newer ones push it out;
+# its default of 10,000 could grow past a Space's memory. 2,000 covers a lecture hall
+# reloading many times over, and bounds that memory at roughly 2.6 GB.
+MAX_SESSIONS = 2000
 
 HEADER = """
 # advdemo: adversarial examples and GANs, hands on
@@ -97,6 +102,7 @@ def launch_options() -> dict:
     """What launch() needs besides host and port; the tests launch with the same."""
     return {
         "max_file_size": MAX_FILE_SIZE,
+        "state_session_capacity": MAX_SESSIONS,
         "ssr_mode": False,
         "css": page_css(),
         "js": PAGE_JS,

@@ -23,11 +23,18 @@ CHROMIUM = os.environ.get("ADVDEMO_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture(scope="session")
-def app_url():
+def demo():
+    """The whole app's Blocks (launched by app_url)."""
+    import app as app_module
+
+    return app_module.build_demo()
+
+
+@pytest.fixture(scope="session")
+def app_url(demo):
     """The whole app, launched once per test session in this process."""
     import app as app_module
 
-    demo = app_module.build_demo()
     _, url, _ = demo.launch(
         server_name="127.0.0.1",
         server_port=free_port(),

@@ -30,3 +30,16 @@ def test_tab_modules_follow_the_contract():
         assert isinstance(tab.TITLE, str) and callable(tab.build)
         assert isinstance(getattr(tab, "CSS", ""), str)
     assert "offline" in app_module.models_markdown()
+
+
+def test_session_memory_is_bounded(demo, app_url):
+    """Gradio keeps every session it has seen; the app caps how many, and the 1-D GAN game
+    (the largest per-session state) expires when left alone."""
+    import gradio as gr
+
+    import app as app_module
+    from advdemo.tabs import toy_gan
+
+    assert demo.server_app.state_holder.capacity == app_module.MAX_SESSIONS <= 5000
+    states = [b for b in demo.blocks.values() if isinstance(b, gr.State)]
+    assert any(s.time_to_live == toy_gan.STATE_TTL_S for s in states)

@@ -38,6 +38,7 @@ from advdemo.toygan_plots import game_figure, phase_figure, timeline_figure
 TITLE = "1-D GAN"
 TAB_ID = "toy-gan"
 
+STATE_TTL_S = 3600
 FRAME_SECONDS = 0.1  # at most ~10 frames/s; a busy browser gets fewer (see the module note)
 MAX_STEPS_PER_FRAME = 500
 FRAME_WORK = 3_000_000  # most sample evaluations per frame, so heavy settings stay fluid
@@ -355,7 +356,9 @@ def build() -> None:
     preset = PRESETS[DEFAULT_PRESET]
     s = preset.settings
     first = _new_session(tuple(s[k] for k in SETTING_KEYS), preset.steps_per_frame, preset.steps)
-    state = gr.State(None)
+    # A game untouched for an hour is dropped (Play or Reset then starts afresh): sessions of
+    # API users never close, and each game holds ~0.8 MB of history and noise.
+    state = gr.State(None, time_to_live=STATE_TTL_S)
     timer = gr.Timer(FRAME_SECONDS, active=False)
 
     with gr.Row(equal_height=False):

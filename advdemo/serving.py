@@ -1,22 +1,21 @@
 """HTTP serving details for a whole room using the app at once.
 
-atomic_cache_writes() stops Gradio from serving half-written images (and encodes its PNGs
-faster: see PNG_COMPRESSION). Gradio (6.31) saves
-every output image to a file named after a hash of its bytes, and writes that file in place
-(truncate, then write) each time the image is produced again. When thirty students click
-the same preset they produce the same images: one student's write truncates the file while
-another student's browser is downloading it, and that download ends early ("peer closed
-connection without sending complete message body" in benchmarks/load_test.py). Gradio's own
-save_file_to_cache already writes to a temporary name and renames; this gives its image and
-bytes savers the same discipline, and skips rewriting a file that is already complete (the
-name is the hash of the content, so an existing file of the right size is that content).
+atomic_cache_writes() stops Gradio from serving half-written images, and encodes its PNGs
+faster (PNG_COMPRESSION). Gradio 6.31 saves every output image to a file named after a hash
+of its bytes, and writes that file in place (truncate, then write) each time the image is
+produced again. When thirty students click the same preset they produce the same images:
+one student's write truncates the file while another student's browser is downloading it,
+and that download ends early ("peer closed connection without sending complete message
+body" in benchmarks/load_test.py). Gradio's own save_file_to_cache already writes to a
+temporary name and renames; this gives its image and bytes savers the same discipline, and
+skips rewriting a file that is already complete (the name is the hash of the content, so an
+existing file of the right size is that content).
 
 CachedPages replays Gradio's page ("/") and config ("/config") responses instead of building
 them afresh for every visitor. Gradio builds both per request: a deep copy of the app's
-~0.5 MB config, then a walk over all of it to write the root URL into every file link. That
-is 60-90 ms of CPU here, all of it holding the GIL, so while 30 students open the app (or 30
-gradio_client users connect) nobody's slider moves for 2-3 s (benchmarks/load_test.py, first
-quarter of the run: slider p95 3.1 s against 0.5 s afterwards).
+~0.5 MB config, then a walk over all of it to write the root URL into every file link: 60-90
+ms of CPU here, holding the GIL, so 30 students opening the app cost the server 2-3 s during
+which other requests wait. Replayed, a gradio_client connection costs the server ~17 ms.
 
 The responses depend only on the request's address (scheme, host, proxy headers, root path,
 path and query) as long as nobody logs in, and the app's config does not change after launch.
@@ -49,8 +48,6 @@ class CachedPages:
         self.app = app
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
 
     def key(self, scope: dict) -> tuple | None:
         """The cache key for this request, or None if it must reach Gradio."""
@@ -75,12 +72,10 @@ class CachedPages:
         hit = self._entries.get(key)
         if hit is not None:
             self._entries.move_to_end(key)
-            self.hits += 1
             start, body = hit
             await send(start)
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
-        self.misses += 1
         messages: list[dict] = []
 
         async def capture(message: dict) -> None:

@@ -174,9 +174,8 @@ def _iterate_in_heavy_thread(fn: Callable[..., Any], args: tuple, kwargs: dict):
 # lane and is never stuck behind a long attack.
 HEAVY_LANE = {"concurrency_id": "heavy", "concurrency_limit": 1}
 LIGHT_LANE = {"concurrency_id": "light", "concurrency_limit": 2}
-# A face under a moving slider (~6 ms) has a lane of its own, so it never waits behind strips,
-# grids and galleries (60-200 ms each). Load test, 30 users: in the opening rush, when every
-# user fires at once, the slider p95 was ~2 s while it queued behind them in the light lane.
+# A face under a moving slider (~5 ms idle) has a lane of its own, so it never waits behind
+# strips, grids and galleries (150-450 ms each in the app under the 30-user load test).
 SLIDER_LANE = {"concurrency_id": "slider", "concurrency_limit": 2}
 # Not batch=True: Gradio raises one error for a whole batch, so one user's bad value (a NaN
 # through the API) would fail every slider batched with it; and with this lane the 30-user

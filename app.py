@@ -19,9 +19,9 @@ from advdemo.tabs import TABS
 
 MAX_FILE_SIZE = "10mb"
 # Gradio keeps every session it has seen (about 0.5 MB of its own per session, measured here,
-# plus the tabs' state, e.g. a 1-D GAN game ~0.8 MB) until this many newer ones push it out;
+# plus the tabs' state, e.g. a 1-D GAN game ~0.1 MB) until this many newer ones push it out;
 # its default of 10,000 could grow past a Space's memory. 2,000 covers a lecture hall
-# reloading many times over, and bounds that memory at roughly 2.6 GB.
+# reloading many times over, and bounds that memory at roughly 1.3 GB.
 MAX_SESSIONS = 2000
 
 HEADER = """

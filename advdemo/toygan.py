@@ -40,7 +40,7 @@ BLOW_UP_LIMIT = 1e6
 MAX_RUN_WORK = 250_000_000
 MAX_RUN_STEPS = 100_000
 
-NOISE_BLOCK = 1 << 16  # normals drawn per refill of the trainer's noise buffer
+NOISE_BLOCK = 1 << 13  # normals per refill (64 kB): a game kept in a session stays small
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
@@ -359,7 +359,7 @@ class _History:
 
     FIELDS = ("theta", "w", "b", "d_loss", "g_loss", "mu", "sigma")
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = 512) -> None:  # grows by doubling
         self._data = np.empty((capacity, len(self.FIELDS)))
         self.size = 0
 

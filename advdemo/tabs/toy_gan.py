@@ -357,7 +357,7 @@ def build() -> None:
     s = preset.settings
     first = _new_session(tuple(s[k] for k in SETTING_KEYS), preset.steps_per_frame, preset.steps)
     # A game untouched for an hour is dropped (Play or Reset then starts afresh): sessions of
-    # API users never close, and each game holds ~0.8 MB of history and noise.
+    # API users never close, and each game holds its history and noise (~0.1 MB at first).
     state = gr.State(None, time_to_live=STATE_TTL_S)
     timer = gr.Timer(FRAME_SECONDS, active=False)
 

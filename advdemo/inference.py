@@ -137,6 +137,29 @@ def _openmp_runtime():
     return None
 
 
+def release_freed_memory() -> None:
+    """Hand the heap pages freed by a large job back to the system (glibc's malloc_trim).
+
+    glibc keeps what a 1024² translation or a long attack freed, so resident memory stays at
+    the largest job's high-water mark: the soak read +38 to +87 MB after warm-up from one run
+    to the next, in steps at the big requests rather than a steady climb. A few ms per call;
+    elsewhere (not glibc) nothing happens."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@cache
+def _glibc():
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
 # --------------------------------------------------------------------------- wrappers
 
 

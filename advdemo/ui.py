@@ -122,9 +122,16 @@ def low_priority(fn: Callable[..., Any]) -> Callable[..., Any]:
         if getattr(_heavy_local, "inside", False):
             return fn(*args, **kwargs)
         call = contextvars.copy_context().run
-        return _heavy_pool.submit(call, fn, *args, **kwargs).result()
+        return _heavy_pool.submit(call, _then_release, fn, *args, **kwargs).result()
 
     return wrapper
+
+
+def _then_release(fn: Callable[..., Any], *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        inference.release_freed_memory()  # a heavy job's freed pages go back to the system
 
 
 def _iterate_in_heavy_thread(fn: Callable[..., Any], args: tuple, kwargs: dict):
@@ -154,6 +161,7 @@ def _iterate_in_heavy_thread(fn: Callable[..., Any], args: tuple, kwargs: dict):
             hand_over((False, _FINISHED))
         finally:
             generator.close()
+            inference.release_freed_memory()
 
     _heavy_pool.submit(contextvars.copy_context().run, produce)
     try:

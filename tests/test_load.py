@@ -164,6 +164,32 @@ def test_background_compilation_yields_the_cores(monkeypatch):
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < seen[0]
 
 
+def test_heavy_jobs_hand_freed_memory_back(monkeypatch):
+    """After each heavy job (function or generator, finished or failed), malloc_trim runs."""
+    calls = []
+    monkeypatch.setattr(inference, "release_freed_memory", lambda: calls.append(1))
+
+    @ui.low_priority
+    def job(fail: bool):
+        if fail:
+            raise ValueError("bad")
+        return 1
+
+    @ui.low_priority
+    def steps():
+        yield 1
+        yield 2
+
+    assert job(False) == 1
+    with pytest.raises(ValueError):
+        job(True)
+    assert list(steps()) == [1, 2]
+    deadline = time.monotonic() + 5  # the generator's clean-up may finish just after its end
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(calls) == 3
+
+
 def test_low_priority_passes_results_errors_and_nested_calls_through():
     @ui.low_priority
     def inner(x):

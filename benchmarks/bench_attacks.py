@@ -30,12 +30,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
-from benchmarks.common import Row, format_table
+from benchmarks.common import Row, format_table, interleaved_wall_cpu
 
 TA_VERSION = "3.5.1"
 TARGET_SPEEDUP = 1.25
@@ -61,27 +59,6 @@ def _torchattacks():
     return torchattacks
 
 
-def timed(
-    variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Wall and CPU seconds of each call, variants round-robin (A, B, C, A, B, C, ...).
-
-    On a machine shared with other jobs, wall time mostly measures the queue for the cores;
-    this process's CPU time measures the work, so both are reported."""
-    for fn in variants.values():
-        for _ in range(warmup):
-            fn()
-    wall: dict[str, list[float]] = {name: [] for name in variants}
-    cpu: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            w0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            cpu[name].append(time.process_time() - c0)
-            wall[name].append(time.perf_counter() - w0)
-    return wall, cpu
-
-
 def _ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
@@ -104,7 +81,7 @@ def measure(repeats: int = 5, pgd_steps: tuple[int, ...] = tuple(SETTINGS)) -> l
     if ta is not None:
         ta_fgsm = ta.FGSM(plain, eps=EPS)
         fgsm_variants["torchattacks"] = lambda: ta_fgsm(x, y)
-    wall, cpu = timed(fgsm_variants, repeats=20, warmup=2)
+    wall, cpu = interleaved_wall_cpu(fgsm_variants, repeats=20, warmup=2)
     baseline = "torchattacks FGSM" if ta is not None else ""
     for name, samples in (("", wall), (", CPU time", cpu)):
         ours_ms = _ms(samples["ours"])
@@ -144,7 +121,7 @@ def measure(repeats: int = 5, pgd_steps: tuple[int, ...] = tuple(SETTINGS)) -> l
         top1 = [int(p.argmax()) for p in probs]
         sizes = [float((r - x).norm()) for r in (reference, fast_result)]
 
-        wall, cpu = timed(
+        wall, cpu = interleaved_wall_cpu(
             {
                 "ours": ours,
                 "torchattacks": lambda a=atk: a(x, target),

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks.common import Row, format_table, interleaved, median_ms
+from benchmarks.common import Row, format_table, interleaved, interleaved_wall_cpu, median_ms
 
 SHAPES = {"256²": ((256, 256), 350.0), "512²": ((512, 512), 1500.0)}  # (H, W), target ms
 TILED_SIDE = 1024
@@ -57,17 +57,8 @@ def interleaved_with_cpu(
     quiet machine (lower where one thread sleeps in a serial part, higher where OpenMP
     threads spin while waiting). The eager rows check it against design.md's quiet figures."""
     threads = torch.get_num_threads()
-    for fn in variants.values():
-        fn()
-    wall: dict[str, list[float]] = {name: [] for name in variants}
-    cpu: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            w0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - w0)
-            cpu[name].append((time.process_time() - c0) / threads)
-    return wall, cpu
+    wall, cpu = interleaved_wall_cpu(variants, repeats, warmup=1)
+    return wall, {name: [t / threads for t in times] for name, times in cpu.items()}
 
 
 def fast_path_rows(repeats: int) -> list[Row]:

@@ -62,14 +62,7 @@ def tab_in_chromium(tab, css: str = "", ready: str = "body") -> Iterator:
         echo_out = gr.Textbox(elem_id="bench-echo-out")
         echo_button.click(lambda: f"{time.perf_counter():.6f}", None, echo_out, api_name="echo")
     demo.queue(default_concurrency_limit=1, max_size=256)
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        ssr_mode=False,
-        css=css,
-    )
+    url = launch_local(demo, css=css)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -99,6 +92,39 @@ def interleaved(
             fn()
             times[name].append(time.perf_counter() - t0)
     return times
+
+
+def interleaved_wall_cpu(
+    variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds of each call, variants round-robin (A, B, C, A, B, C, ...).
+
+    On a machine shared with other jobs, wall time mostly measures the queue for the cores;
+    this process's CPU time measures the work, so both are reported."""
+    for fn in variants.values():
+        for _ in range(warmup):
+            fn()
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            cpu[name].append(time.process_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+    return wall, cpu
+
+
+def launch_local(demo, **options) -> str:
+    """Launch `demo` on a free loopback port without blocking; its URL (no trailing slash)."""
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        **{"ssr_mode": False, **options},
+    )
+    return url.rstrip("/")
 
 
 def median_ms(samples: list[float]) -> float:

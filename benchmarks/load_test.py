@@ -64,7 +64,7 @@ os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
 os.environ.setdefault("no_proxy", "localhost,127.0.0.1")
 
 from benchmarks import server_timing
-from benchmarks.common import Row, format_table, free_port, text_table
+from benchmarks.common import Row, format_table, free_port, launch_local, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = tuple(ROOT / "assets" / n for n in ("chelsea.png", "coffee.png", "rocket.jpg"))
@@ -649,17 +649,11 @@ def in_process_app() -> Iterator[str]:
 
     server_timing.install()
     demo = app_module.build_demo()
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        **app_module.launch_options(),
-    )
+    url = launch_local(demo, **app_module.launch_options())
     inference.warm_up_in_background().join()
     wait_until_idle(os.getpid())  # the CycleGAN fast path compiles in a thread of its own
     try:
-        yield url.rstrip("/")
+        yield url
     finally:
         demo.close()
 

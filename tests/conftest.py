@@ -15,7 +15,7 @@ os.environ.setdefault("no_proxy", "localhost,127.0.0.1")
 
 import pytest
 
-from benchmarks.common import free_port
+from benchmarks.common import launch_local
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"  # screenshots the browser tests take (not tracked)
@@ -35,14 +35,7 @@ def app_url(demo):
     """The whole app, launched once per test session in this process."""
     import app as app_module
 
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        **app_module.launch_options(),
-    )
-    yield url.rstrip("/")
+    yield launch_local(demo, **app_module.launch_options())
     demo.close()
 
 

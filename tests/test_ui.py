@@ -9,7 +9,7 @@ from gradio_client.exceptions import AppError
 
 from advdemo import ui
 from advdemo.errors import InputError
-from benchmarks.common import free_port
+from benchmarks.common import launch_local
 
 
 @ui.friendly
@@ -29,13 +29,7 @@ def guarded_client():
         out = gr.Number()
         gr.Button().click(_double, [x, n], out, api_name="double")
     ui.readable_input_errors(demo)
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        ssr_mode=False,
-    )
+    url = launch_local(demo)
     yield Client(url, analytics_enabled=False, verbose=False)
     demo.close()
 

@@ -672,44 +672,81 @@ def compiled(name: str, *, bf16: bool) -> Callable[[Tensor], Tensor]:
 # on a kink. torch.compile was slower for forward + backward here, so this stays eager.
 
 
-class _ConvLeafTracer(torch.fx.Tracer):
-    """Traces a network but keeps every Conv2d, including subclasses with their own forward
-    (EfficientNet's TF-'same' padding), as one opaque call."""
+def conv_bn_pairs(net: nn.Module, example: Tensor) -> list[tuple[str, str]]:
+    """Names of (Conv2d, BatchNorm2d) pairs in `net` where the BatchNorm's input is exactly the
+    convolution's output, found by running `example` through `net` once.
 
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, nn.Conv2d) or super().is_leaf_module(m, module_qualified_name)
+    Forward hooks on `net`'s own modules see the data flow; unlike a torch.fx trace (which
+    patches nn.Module.__call__ for the whole process while it runs, so every other thread's
+    model call fails meanwhile), they touch nothing outside `net`. Modules called more than
+    once per forward are left out: one fused weight could not serve both calls."""
+    produced: dict[int, tuple[str, Tensor]] = {}  # id(conv output) -> (conv name, output)
+    calls: dict[str, int] = {}
+    found: list[tuple[str, str]] = []
+    handles = []
+
+    def after_conv(name: str):
+        def hook(module, args, output) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            produced[id(output)] = (name, output)  # the tensor is kept, so its id stays unique
+
+        return hook
+
+    def before_bn(name: str):
+        def hook(module, args) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            source = produced.get(id(args[0]))
+            if source is not None and source[1] is args[0]:
+                found.append((source[0], name))
+
+        return hook
+
+    for name, module in net.named_modules():
+        if isinstance(module, nn.Conv2d):
+            handles.append(module.register_forward_hook(after_conv(name)))
+        elif isinstance(module, nn.BatchNorm2d) and module.track_running_stats:
+            handles.append(module.register_forward_pre_hook(before_bn(name)))
+    try:
+        with torch.no_grad():
+            net(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [(conv, bn) for conv, bn in found if calls[conv] == 1 and calls[bn] == 1]
 
 
-def fold_batchnorm(net: nn.Module) -> nn.Module:
+def fold_batchnorm(net: nn.Module, example: Tensor | None = None) -> nn.Module:
     """A copy of `net` (eval mode) with every BatchNorm2d that directly follows a Conv2d folded
-    into that convolution's weight and bias. Same function, fewer kernels forward and back."""
+    into that convolution's weight and bias. Same function, fewer kernels forward and back.
+
+    `example` is one input the network accepts (default: a 64×64 RGB image, which any
+    convolutional classifier takes). The pairs come from conv_bn_pairs (no process-wide
+    tracing). A convolution whose output also went somewhere besides its BatchNorm would
+    change that other use; so the copy is checked against `net` on `example` and a
+    ValueError is raised if they differ beyond float rounding."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     net = copy.deepcopy(net).eval()
-    graph_module = torch.fx.GraphModule(net, _ConvLeafTracer().trace(net))
-    modules = dict(graph_module.named_modules())
-    for node in list(graph_module.graph.nodes):
-        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
-            continue
-        conv_node = node.args[0]
-        if not (
-            isinstance(conv_node, torch.fx.Node)
-            and conv_node.op == "call_module"
-            and isinstance(modules[conv_node.target], nn.Conv2d)
-            and len(conv_node.users) == 1
-            and modules[node.target].track_running_stats
+    if not any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
+        return net
+    if example is None:
+        example = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    example = example.to(next(net.parameters()).device)
+    folded = copy.deepcopy(net)
+    for conv_name, bn_name in conv_bn_pairs(folded, example):
+        conv, bn = folded.get_submodule(conv_name), folded.get_submodule(bn_name)
+        for name, replacement in (
+            (conv_name, fuse_conv_bn_eval(conv, bn)),
+            (bn_name, nn.Identity()),
         ):
-            continue
-        fused = fuse_conv_bn_eval(modules[conv_node.target], modules[node.target])
-        parent, _, attr = conv_node.target.rpartition(".")
-        setattr(graph_module.get_submodule(parent) if parent else graph_module, attr, fused)
-        modules[conv_node.target] = fused
-        node.replace_all_uses_with(conv_node)
-        graph_module.graph.erase_node(node)
-    graph_module.graph.lint()
-    graph_module.recompile()
-    graph_module.delete_all_unused_submodules()
-    return graph_module
+            parent, _, attr = name.rpartition(".")
+            setattr(folded.get_submodule(parent) if parent else folded, attr, replacement)
+    with torch.no_grad():
+        expected, got = net(example), folded(example)
+    scale = float(expected.abs().max()) or 1.0
+    if not torch.allclose(got, expected, rtol=0, atol=1e-3 * scale):
+        raise ValueError("folding BatchNorm changed the network's output; keep it unfolded")
+    return folded
 
 
 _gradient_cache: dict[str, ImageClassifier] = {}
@@ -725,12 +762,14 @@ def gradient_classifier(
     model = _gradient_cache.get(name)
     if model is not None:
         return model
+    from advdemo.images import sample_batch
+
     plain = classifier(name, progress=progress)
     with _gradient_lock:
         if name not in _gradient_cache:
             try:
-                net = fold_batchnorm(plain.net)
-            except Exception:  # tracing can fail on exotic architectures; plain still works
+                net = fold_batchnorm(plain.net, sample_batch(plain.input_size).to(device()))
+            except Exception:  # an exotic architecture, or a changed output: plain still works
                 log.warning("could not fold BatchNorm in %s; attacks use it unfolded", name)
                 net = copy.deepcopy(plain.net)
             fast = ImageClassifier(

@@ -1,0 +1,28 @@
+"""The public API is a promise to scripts and notebooks: it must not change under them.
+
+tests/api_schema.json was written from the app before the package restructure (issue #12):
+every public endpoint, its parameters in order with their components, and its outputs. An
+endpoint may gain parameters at the end (with defaults), and new endpoints may appear;
+nothing that exists may be renamed, reordered, retyped or removed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SNAPSHOT = Path(__file__).with_name("api_schema.json")
+
+
+def test_every_public_endpoint_keeps_its_parameters_and_outputs(demo):
+    snapshot = json.loads(SNAPSHOT.read_text())
+    endpoints = demo.get_api_info()["named_endpoints"]
+    missing = sorted(set(snapshot) - set(endpoints))
+    assert not missing, f"public endpoints removed: {missing}"
+    for name, promised in snapshot.items():
+        params = endpoints[name]["parameters"]
+        now = [[p["parameter_name"], p["component"]] for p in params]
+        assert now[: len(promised["parameters"])] == promised["parameters"], name
+        added = params[len(promised["parameters"]) :]
+        assert all(p.get("parameter_has_default") for p in added), f"{name}: new without default"
+        assert [r["component"] for r in endpoints[name]["returns"]] == promised["returns"], name

@@ -14,8 +14,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr
 from starlette.middleware import Middleware
 
-from advdemo import checkpoints, inference, serving, ui
+from advdemo import ui
+from advdemo.core import images
+from advdemo.models import checkpoints, registry
+from advdemo.models.store import ModelStore
 from advdemo.tabs import TABS
+from advdemo.ui import serving
 
 MAX_FILE_SIZE = "10mb"
 # Gradio keeps every session it has seen (about 0.5 MB of its own per session, measured here,
@@ -61,7 +65,7 @@ def models_markdown() -> str:
         f"| `{m['name']}` | {m['title']} | "
         f"{'offline' if m['offline'] else 'downloaded on first use'} | {m['source']} | "
         f"{m['licence']} |"
-        for m in inference.catalogue()
+        for m in registry.catalogue()
     ]
     head = "| name | model | availability | source | licence |\n|---|---|---|---|---|\n"
     return head + "\n".join(rows)
@@ -70,11 +74,12 @@ def models_markdown() -> str:
 def list_models() -> list[dict]:
     """Every model the app knows: name (to pass to the other endpoints), task, whether it
     works offline, its source and its licence."""
-    return inference.catalogue()
+    return registry.catalogue()
 
 
-def build_demo() -> gr.Blocks:
-    """Build the whole app. Tests call this too, then launch it on a free port."""
+def build_demo(store: ModelStore) -> gr.Blocks:
+    """Build the whole app on `store`. Tests call this too, then launch it on a free port."""
+    images.limit_decoding()  # Gradio decodes some images before our checks: see core.images
     serving.atomic_cache_writes()  # identical outputs for many users: see advdemo.serving
     with gr.Blocks(title="advdemo: adversarial examples and GANs", analytics_enabled=False) as demo:
         with gr.Row(elem_id="advdemo-header"):
@@ -84,7 +89,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs():
             for tab in TABS:
                 with gr.Tab(tab.TITLE, id=tab.TAB_ID):
-                    tab.build()
+                    tab.build(store)
         with gr.Accordion(
             "Models, their sources and licences", open=False, elem_classes="lecture-hide"
         ):
@@ -115,8 +120,9 @@ def launch_options() -> dict:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     checkpoints.ensure_builtin()  # fetches what is missing, or exits saying which command to run
-    demo = build_demo()
-    inference.warm_up_in_background()
+    store = ModelStore()  # the one owner of device, weights and caches
+    demo = build_demo(store)
+    store.warm_up_in_background(tab.warm_up for tab in TABS)
     demo.launch(**launch_options())
 
 

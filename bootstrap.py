@@ -73,7 +73,7 @@ def ensure_requirements(python: Path, kind: str) -> None:
 
 
 def ensure_checkpoints(python: Path) -> None:
-    run([str(python), "-m", "advdemo.checkpoints"], cwd=ROOT)
+    run([str(python), "-m", "advdemo.models.checkpoints"], cwd=ROOT)
 
 
 def ensure_chromium() -> None:

@@ -22,19 +22,21 @@ TARGET_CLICK_MS = 200.0
 
 
 def server_rows() -> list[Row]:
-    from advdemo import arithmetic as ar
-    from advdemo import inference
+    from advdemo.faces import arithmetic as ar
+    from advdemo.models.runtime import single_thread
+    from advdemo.models.store import ModelStore
     from advdemo.tabs import arithmetic as tab
 
-    G = inference.face_generator()
+    store = ModelStore()
+    G = store.face_generator()
     one = G.sample_z(0, 1)
     seeds = list(range(100, 108))
     four = G.sample_z(1, 4)
-    arith = ar.vector_arithmetic(seeds[:3], seeds[3:6], seeds[5:8])
+    arith = ar.vector_arithmetic(G, seeds[:3], seeds[3:6], seeds[5:8])
 
     def one_thread(fn):
         def run():
-            with inference.single_thread():
+            with single_thread():
                 return fn()
 
         return run
@@ -45,11 +47,11 @@ def server_rows() -> list[Row]:
         "slot decode, 4 faces, one thread": one_thread(lambda: G.generate(four)),
         "render A − B + C, one thread": one_thread(lambda: ar.render(arith, G.generate)),
         "render A − B + C, two threads": lambda: ar.render(arith, G.generate),
-        "pick into an empty slot": lambda: tab._add_to_active("A", ([], [], []), 7),
-        "pick, 3rd face": lambda: tab._add_to_active("A", (seeds[:2], [], []), 7),
-        "pick, 8th face": lambda: tab._add_to_active("A", (seeds[:7], [], []), 7),
+        "pick into an empty slot": lambda: tab._add_to_active(G, "A", ([], [], []), 7),
+        "pick, 3rd face": lambda: tab._add_to_active(G, "A", (seeds[:2], [], []), 7),
+        "pick, 8th face": lambda: tab._add_to_active(G, "A", (seeds[:7], [], []), 7),
         "A − B + C, 3 picks each, all pictures": lambda: tab.compute(
-            seeds[:3], seeds[3:6], seeds[5:8], 0.25, 0, False
+            store, seeds[:3], seeds[3:6], seeds[5:8], 0.25, 0, False
         ),
     }
     times = interleaved(variants, repeats=20)
@@ -99,10 +101,10 @@ def server_rows() -> list[Row]:
 
 
 def inversion_rows(steps: int) -> list[Row]:
-    from advdemo import arithmetic as ar
-    from advdemo import inference
+    from advdemo.faces import inversion as inv
+    from advdemo.models.store import ModelStore
 
-    G = inference.face_generator()
+    G = ModelStore().face_generator()
     target = G.generate(G.sample_z(4242, 1))
     z = G.sample_z(1, 3).requires_grad_(True)
 
@@ -112,7 +114,7 @@ def inversion_rows(steps: int) -> list[Row]:
 
     step_ms = median_ms(interleaved({"step": one_step}, repeats=10)["step"])
     t0 = time.perf_counter()
-    result = ar.invert(G, target, steps=steps, device=inference.device())
+    result = inv.invert(G, target, steps=steps)
     total = time.perf_counter() - t0
     return [
         Row(
@@ -126,11 +128,13 @@ def inversion_rows(steps: int) -> list[Row]:
 
 
 def browser_rows(clicks: int) -> list[Row]:
+    from advdemo.models.store import ModelStore
     from advdemo.tabs import arithmetic as tab
 
     samples: list[float] = []
     echo: list[float] = []
-    with tab_in_chromium(tab, tab.CSS, "#arith-gallery .thumbnail-item") as page:
+    store = ModelStore()
+    with tab_in_chromium(tab, store, tab.CSS, "#arith-gallery .thumbnail-item") as page:
         thumbs = page.locator("#arith-gallery .thumbnail-item")
         avg_src = (
             "() => { const i = document.querySelector('#arith-avg-a img'); return i ? i.src : ''; }"

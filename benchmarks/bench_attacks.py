@@ -7,9 +7,9 @@ torchattacks is a benchmark-only dependency (never in requirements*.txt; its own
 downgrade our HTTP stack): `.venv/bin/pip install --no-deps torchattacks==3.5.1 scipy` (its
 package imports scipy on import).
 
-What is compared. torchattacks runs on EfficientNet-Lite0 as inference.classifier() loads it
+What is compared. torchattacks runs on EfficientNet-Lite0 as ModelStore.classifier() loads it
 (eager, BatchNorm as trained, contiguous: how a torchattacks user holds the model). Ours runs
-on inference.gradient_classifier() (the same weights with BatchNorm folded into the
+on ModelStore.gradient_classifier() (the same weights with BatchNorm folded into the
 convolutions, channels_last), which is what the tab attacks. Settings: the cat's 224² crop,
 targeted at "common iguana", ε = 8/255, PGD-10 with α = 2/255 and PGD-40 with α = 1/255, no
 random start (torchattacks draws its start from the global RNG, ours from a seed), float
@@ -64,10 +64,14 @@ def _ms(samples: list[float]) -> float:
 
 
 def measure(repeats: int = 5, pgd_steps: tuple[int, ...] = tuple(SETTINGS)) -> list[Row]:
-    from advdemo import attacks, images, inference
+    from advdemo.adversarial.fgsm import fgsm
+    from advdemo.adversarial.pgd import pgd
+    from advdemo.core import images
+    from advdemo.models.store import ModelStore
 
-    plain = inference.classifier("efficientnet-lite0")
-    fast = inference.gradient_classifier("efficientnet-lite0")
+    store = ModelStore()
+    plain = store.classifier("efficientnet-lite0")
+    fast = store.gradient_classifier("efficientnet-lite0")
     x = plain.prepare(images.load_image(images.asset("chelsea.png")))
     y = plain.probabilities(x).argmax(-1).to(x.device)
     iguana = plain.class_index("common iguana")
@@ -77,7 +81,7 @@ def measure(repeats: int = 5, pgd_steps: tuple[int, ...] = tuple(SETTINGS)) -> l
     rows: list[Row] = []
 
     # FGSM: one forward + backward to the input, the app's path (8-bit rounding included).
-    fgsm_variants = {"ours": lambda: attacks.fgsm(fast, x, y, EPS, quantize=True)}
+    fgsm_variants = {"ours": lambda: fgsm(fast, x, y, EPS, quantize=True)}
     if ta is not None:
         ta_fgsm = ta.FGSM(plain, eps=EPS)
         fgsm_variants["torchattacks"] = lambda: ta_fgsm(x, y)
@@ -109,7 +113,7 @@ def measure(repeats: int = 5, pgd_steps: tuple[int, ...] = tuple(SETTINGS)) -> l
         atk_fast.set_mode_targeted_by_label(quiet=True)
 
         def ours(model=fast, steps=steps, alpha=alpha):
-            return attacks.pgd(model, x, y, EPS, alpha, steps, target=target, random_start=False)
+            return pgd(model, x, y, EPS, alpha, steps, target=target, random_start=False)
 
         # Correctness first: our loop on torchattacks' own model, and the fast path's result.
         reference = atk(x, target)

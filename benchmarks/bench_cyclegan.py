@@ -3,9 +3,10 @@ tiled against untiled.
 
     .venv/bin/python -m benchmarks.bench_cyclegan [--repeats 5] [--no-tiled]
 
-The fast path is what a user gets once warm-up has run: `cyclegan.warm_fast_path` compiles the
-built-in generator for the shape (torch.compile + inductor freezing + bf16 autocast), checks it
-against eager and marks it ready; `cyclegan.generate` then serves it. That is timed interleaved
+The fast path is what a user gets once warm-up has run: `FastPath.warm` (advdemo.translation.
+fastpath) compiles the built-in generator for the shape (torch.compile with freezing + bf16
+autocast, the model store's `compiled`), checks it against eager and marks it ready;
+`cyclegan.generate` then serves it. That is timed interleaved
 with the eager fp32 forward (and eager channels_last) on the same photo in one process, and the
 largest difference from eager is reported. The 1024² rows compare the exact tiled path with the
 untiled forward (time, max difference) and their peak memory, each measured in a fresh process.
@@ -32,18 +33,21 @@ TILED_SIDE = 1024
 _MEMORY_CHILD = """
 import json, re, sys
 from pathlib import Path
-from advdemo import cyclegan as cg, inference
+from advdemo.models.store import ModelStore
+from advdemo.translation import tiling
+from advdemo.translation import cyclegan as cg
+from advdemo.translation.fastpath import check_image
 
 def peak_mb():  # VmHWM: this process's peak resident memory
     return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) / 1024
 
-t = inference.translator(cg.BUILTIN)
-x = cg.check_image(({side}, {side}))
-t.translate(cg.check_image((64, 64)))
+t = ModelStore().translator(cg.BUILTIN)
+x = check_image(({side}, {side}))
+t.translate(check_image((64, 64)))
 # a child starts with its parent's peak: reset it (Linux clear_refs 5) before measuring
 Path("/proc/self/clear_refs").write_text("5")
 base = peak_mb()
-y = cg.tiled_forward(t, x) if sys.argv[1] == "tiled" else t.translate(x)
+y = tiling.tiled_forward(t, x) if sys.argv[1] == "tiled" else t.translate(x)
 print(json.dumps({{"growth_mb": peak_mb() - base}}))
 """
 
@@ -61,18 +65,20 @@ def interleaved_with_cpu(
     return wall, {name: [t / threads for t in times] for name, times in cpu.items()}
 
 
-def fast_path_rows(repeats: int) -> list[Row]:
-    from advdemo import cyclegan as cg
-    from advdemo import inference
+def fast_path_rows(store, repeats: int) -> list[Row]:
+    from advdemo.translation import cyclegan as cg
+    from advdemo.translation.fastpath import FAST_TOLERANCE, FastPath, check_image
 
-    model = inference.translator(cg.BUILTIN)
+    model = store.translator(cg.BUILTIN)
+    fast_path = FastPath(model, lambda: store.compiled(cg.BUILTIN, bf16=True), cg.BUILTIN)
+    generator = cg.Generator(cg.BUILTIN, model, fast_path)
     channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
     rows = []
     for label, (shape, target_ms) in SHAPES.items():
-        x = cg.check_image(shape)
+        x = check_image(shape)
         x_cl = x.contiguous(memory_format=torch.channels_last)
-        report = cg.warm_fast_path(cg.BUILTIN, [shape], require_faster=False)[shape]
-        assert cg.fast_ready(cg.BUILTIN, shape), report
+        report = fast_path.warm([shape], require_faster=False)[shape]
+        assert fast_path.ready(shape), report
 
         def eager_cl(x_cl=x_cl):
             with torch.inference_mode():
@@ -82,11 +88,11 @@ def fast_path_rows(repeats: int) -> list[Row]:
             {
                 "eager": lambda x=x: model.translate(x),
                 "channels_last": eager_cl,
-                "fast": lambda x=x: cg.generate(cg.BUILTIN, x),
+                "fast": lambda x=x: cg.generate(generator, x),
             },
             repeats=repeats,
         )
-        fast_y, run = cg.generate(cg.BUILTIN, x)
+        fast_y, run = cg.generate(generator, x)
         assert run.path == "compiled"
         diff = (fast_y - model.translate(x)).abs()
         eager_ms = median_ms(times["eager"])
@@ -122,8 +128,8 @@ def fast_path_rows(repeats: int) -> list[Row]:
                 f"G {label} fast path max |Δ| vs eager (mean {diff.mean() * 255:.2f})",
                 float(diff.max()) * 255,
                 "/255",
-                target=f"≤ {cg.FAST_TOLERANCE * 255:.1f} /255",
-                ok=float(diff.max()) <= cg.FAST_TOLERANCE,
+                target=f"≤ {FAST_TOLERANCE * 255:.1f} /255",
+                ok=float(diff.max()) <= FAST_TOLERANCE,
             ),
             Row(f"G {label} first call, compile (paid at warm-up)", report["compile_s"], "s"),
         ]
@@ -142,24 +148,25 @@ def _child_growth(mode: str) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["growth_mb"]
 
 
-def tiled_rows(repeats: int) -> list[Row]:
-    from advdemo import cyclegan as cg
-    from advdemo import inference
+def tiled_rows(store, repeats: int) -> list[Row]:
+    from advdemo.translation import cyclegan as cg
+    from advdemo.translation import tiling
+    from advdemo.translation.fastpath import check_image
 
-    model = inference.translator(cg.BUILTIN)
-    x = cg.check_image((TILED_SIDE, TILED_SIDE))
+    model = store.translator(cg.BUILTIN)
+    x = check_image((TILED_SIDE, TILED_SIDE))
     times = interleaved(
-        {"untiled": lambda: model.translate(x), "tiled": lambda: cg.tiled_forward(model, x)},
+        {"untiled": lambda: model.translate(x), "tiled": lambda: tiling.tiled_forward(model, x)},
         repeats=repeats,
         warmup=0,
     )
-    diff = float((cg.tiled_forward(model, x) - model.translate(x)).abs().max())
+    diff = float((tiling.tiled_forward(model, x) - model.translate(x)).abs().max())
     untiled_s = median_ms(times["untiled"]) / 1000
     label = f"{TILED_SIDE}²"
     rows = [
         Row(f"G {label} untiled eager fp32", untiled_s, "s"),
         Row(
-            f"G {label} tiled (exact, {cg.TILE} px tiles)",
+            f"G {label} tiled (exact, {tiling.TILE} px tiles)",
             median_ms(times["tiled"]) / 1000,
             "s",
             untiled_s,
@@ -188,9 +195,12 @@ def tiled_rows(repeats: int) -> list[Row]:
 
 
 def measure(repeats: int = 5, tiled: bool = True) -> list[Row]:
-    rows = fast_path_rows(repeats)
+    from advdemo.models.store import ModelStore
+
+    store = ModelStore()
+    rows = fast_path_rows(store, repeats)
     if tiled:
-        rows += tiled_rows(max(1, repeats // 3))
+        rows += tiled_rows(store, max(1, repeats // 3))
     return rows
 
 

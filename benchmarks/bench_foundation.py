@@ -58,21 +58,24 @@ def cold_start() -> list[Row]:
 
 
 def models() -> list[Row]:
-    from advdemo import images, inference
+    from advdemo.core import images
+    from advdemo.models import registry
+    from advdemo.models.store import ModelStore
 
+    store = ModelStore()
     rows = []
-    for name in inference.names(builtin_only=True):
+    for name in registry.names(builtin_only=True):
         t0 = time.perf_counter()
-        model = inference.load(name)
+        model = store.load(name)
         load_s = time.perf_counter() - t0
-        spec = inference.spec(name)
+        spec = registry.spec(name)
         if spec.task == "face-generator":
             z = model.sample_z(0, 1)
             fn = {"eager": lambda m=model, z=z: m.generate(z)}
             label = "1 face 64×64"
         elif spec.task == "classifier":
-            x = images.sample_batch(spec.input_size).to(inference.device())
-            cl = inference.load(name).to(memory_format=torch.channels_last)
+            x = images.sample_batch(spec.input_size).to(store.device)
+            cl = store.load(name).to(memory_format=torch.channels_last)
             fn = {
                 "eager": lambda m=model, x=x: m.probabilities(x),
                 "channels_last": lambda m=cl, x=x: m.probabilities(

@@ -24,31 +24,33 @@ STRIP_FRAMES = 16
 
 
 def server_rows(repeats: int = 20) -> list[Row]:
-    from advdemo import face_views as fv
-    from advdemo import inference, serving
+    from advdemo.faces import views as fv
+    from advdemo.models.store import ModelStore
+    from advdemo.ui import serving
 
-    g = inference.face_generator()
-    zeros = [0.0] * len(fv.directions())
+    g = ModelStore().face_generator()
+    dirs = fv.directions(g)
+    zeros = [0.0] * len(dirs)
     edited = zeros[:]
     edited[-4] = 2.5  # glasses
     z1 = g.sample_z(57, 1)
     z32 = g.sample_z(3, 2 * STRIP_FRAMES)
-    z0, z_end = fv.interpolation_codes(57, 0, zeros)
+    z0, z_end = fv.interpolation_codes(g, dirs, 57, 0, zeros)
 
     def png(image, level: int) -> int:
         buf = io.BytesIO()
         image.save(buf, format="PNG", compress_level=level)
         return buf.tell()
 
-    face = fv.face_view(57, edited)
+    face = fv.face_view(g, dirs, 57, edited)
     times = interleaved(
         {
             "generator": lambda: g.generate(z1),
-            "face_view": lambda: fv.face_view(57, edited),
+            "face_view": lambda: fv.face_view(g, dirs, 57, edited),
             "png": lambda: png(face.image, serving.PNG_COMPRESSION),
             "png6": lambda: png(face.image, 6),
             "generator32": lambda: g.generate(z32),
-            "strip": lambda: fv.interpolation(z0, z_end, STRIP_FRAMES),
+            "strip": lambda: fv.interpolation(g, z0, z_end, STRIP_FRAMES),
         },
         repeats=repeats,
     )
@@ -126,11 +128,13 @@ async () => {
 
 def browser_rows(moves: int) -> list[Row]:
     import app as app_module
+    from advdemo.models.store import ModelStore
     from advdemo.tabs import latent_explorer as tab
 
     slider_ms: list[float] = []
     echo_ms: list[float] = []
-    with tab_in_chromium(tab, app_module.BASE_CSS + tab.CSS, "#latent-face img") as page:
+    css = app_module.BASE_CSS + tab.CSS
+    with tab_in_chromium(tab, ModelStore(), css, "#latent-face img") as page:
         for i in range(moves + 2):  # the first two warm the path up
             value = round(-4 + 8 * ((i * 7) % 17) / 16, 1) or 0.5  # varied, never 0
             moved = page.evaluate(MOVE_JS, value)

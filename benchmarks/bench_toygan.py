@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from advdemo.toygan import (
+from advdemo.toygan.game import (
     ToyGanTrainer,
     discriminator_loss_and_grads,
     generator_loss_and_grad,

@@ -46,18 +46,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def tab_in_chromium(tab, css: str = "", ready: str = "body") -> Iterator:
-    """One tab module built on a page of its own, beside a do-nothing baseline (#bench-echo:
-    a Gradio round trip on the same page and queue that writes into #bench-echo-out),
-    launched on loopback and opened in Debian's headless Chromium. Yields the Playwright page
-    once `ready` (a CSS selector) is on it; closes browser and app afterwards."""
+def tab_in_chromium(tab, store, css: str = "", ready: str = "body") -> Iterator:
+    """One tab module built on `store` (a ModelStore) on a page of its own, beside a
+    do-nothing baseline (#bench-echo: a Gradio round trip on the same page and queue that
+    writes into #bench-echo-out), launched on loopback and opened in Debian's headless
+    Chromium. Yields the Playwright page once `ready` (a CSS selector) is on it; closes
+    browser and app afterwards."""
     os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
     import gradio as gr
     from playwright.sync_api import sync_playwright
 
     with gr.Blocks(analytics_enabled=False) as demo:
         with gr.Tab(tab.TITLE, id=tab.TAB_ID):
-            tab.build()
+            tab.build(store)
         echo_button = gr.Button("echo", elem_id="bench-echo")
         echo_out = gr.Textbox(elem_id="bench-echo-out")
         echo_button.click(lambda: f"{time.perf_counter():.6f}", None, echo_out, api_name="echo")

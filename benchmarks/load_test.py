@@ -645,12 +645,14 @@ def in_process_app() -> Iterator[str]:
     """The whole app in this process on a free loopback port, warmed up as app.main() does."""
     sys.path.insert(0, str(ROOT))
     import app as app_module
-    from advdemo import inference
+    from advdemo.models.store import ModelStore
+    from advdemo.tabs import TABS
 
     server_timing.install()
-    demo = app_module.build_demo()
+    store = ModelStore()
+    demo = app_module.build_demo(store)
     url = launch_local(demo, **app_module.launch_options())
-    inference.warm_up_in_background().join()
+    store.warm_up_in_background(tab.warm_up for tab in TABS).join()
     wait_until_idle(os.getpid())  # the CycleGAN fast path compiles in a thread of its own
     try:
         yield url

@@ -23,11 +23,19 @@ CHROMIUM = os.environ.get("ADVDEMO_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture(scope="session")
-def demo():
+def store():
+    """One model store for the whole session, as app.main makes (models load on first use)."""
+    from advdemo.models.store import ModelStore
+
+    return ModelStore()
+
+
+@pytest.fixture(scope="session")
+def demo(store):
     """The whole app's Blocks (launched by app_url)."""
     import app as app_module
 
-    return app_module.build_demo()
+    return app_module.build_demo(store)
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +84,36 @@ def browser_type_launch_args():
 @pytest.fixture(scope="session")
 def browser_context_args():
     return {"viewport": {"width": 1400, "height": 1000}}
+
+
+@pytest.fixture
+def offline_store(tmp_path):
+    """A model store of its own: the built-in weights linked into a temporary checkpoint folder
+    (so first-use downloads land there, never in the real cache), nothing loaded yet, and a
+    network that fails at once. Its online/ folder is `offline_store.checkpoint_dir / "online"`."""
+    import urllib.error
+
+    from advdemo.models import checkpoints
+    from advdemo.models.store import ModelStore
+
+    for weights in checkpoints.BUILTIN.values():
+        (tmp_path / weights.filename).symlink_to(weights.path)
+    (tmp_path / "online").mkdir()
+
+    def no_network(url, dst, *args, **kwargs):  # no test may touch the network
+        raise urllib.error.URLError("test: network disabled")
+
+    return ModelStore(checkpoint_dir=tmp_path, download=no_network)
+
+
+def wait_for_new_image(page, selector: str, before: str | None, timeout: float = 30_000) -> str:
+    """Wait until the <img> at CSS `selector` shows a source other than `before`, loaded and
+    decoded; returns the new source. (`#elem-id img` for a gr.Image.)"""
+    page.wait_for_function(
+        """([sel, before]) => { const img = document.querySelector(sel);
+            return img && img.src && img.src !== before && img.complete
+                && img.naturalWidth > 0; }""",
+        arg=[selector, before],
+        timeout=timeout,
+    )
+    return page.locator(selector).get_attribute("src")

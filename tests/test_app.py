@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.request
 
 import app as app_module
-from advdemo import inference
+from advdemo.models import registry
 from advdemo.tabs import TABS
 
 
@@ -18,18 +18,55 @@ def test_page_is_served_with_every_tab(app_url):
 
 def test_models_endpoint_lists_the_registry(client):
     models = client.predict(api_name="/models")
-    assert [m["name"] for m in models] == list(inference.REGISTRY)
+    assert [m["name"] for m in models] == list(registry.registry())
     offline = {m["name"] for m in models if m["offline"]}
-    assert offline == set(inference.names(builtin_only=True))
+    assert offline == set(registry.names(builtin_only=True))
 
 
 def test_tab_modules_follow_the_contract():
     ids = [tab.TAB_ID for tab in TABS]
     assert len(ids) == len(set(ids))
     for tab in TABS:
-        assert isinstance(tab.TITLE, str) and callable(tab.build)
+        assert isinstance(tab.TITLE, str) and callable(tab.build) and callable(tab.warm_up)
         assert isinstance(getattr(tab, "CSS", ""), str)
     assert "offline" in app_module.models_markdown()
+
+
+IMPORT_CHECK = """
+import pkgutil, importlib, threading, sys
+import PIL.Image
+pixels = PIL.Image.MAX_IMAGE_PIXELS
+import advdemo, app
+names = [m.name for m in pkgutil.walk_packages(advdemo.__path__, "advdemo.")]
+for name in names:
+    importlib.import_module(name)
+import torch._inductor.config as inductor
+assert len(names) > 20, names
+assert threading.active_count() == 1, [t.name for t in threading.enumerate()]
+assert PIL.Image.MAX_IMAGE_PIXELS == pixels, "a PIL limit was set at import"
+assert not inductor.freezing, "inductor's process-wide freezing was switched on at import"
+print("imported", len(names))
+"""
+
+
+def test_importing_every_module_starts_nothing(tmp_path):
+    """Nothing happens at import (#12): no thread, no process-wide setting, no model loaded
+    (with an empty checkpoint folder, loading anything would fail the import)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ADVDEMO_CHECKPOINTS": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_CHECK],
+        cwd=app_module.__file__.rsplit("/", 1)[0],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("imported")
 
 
 def test_session_memory_is_bounded(demo, app_url):

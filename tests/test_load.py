@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from advdemo import inference, ui
+from advdemo import ui
+from advdemo.models import runtime
 from benchmarks import load_test, server_timing, soak
 from benchmarks.load_test import MIX, SLIDER, Settings, api_spec
 
@@ -146,28 +147,10 @@ def test_low_priority_runs_in_the_niced_heavy_thread():
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < ui.HEAVY_NICENESS
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness")
-def test_background_compilation_yields_the_cores(monkeypatch):
-    """The CycleGAN fast path compiles for a minute after start, while students connect."""
-    from advdemo import cyclegan
-
-    seen = []
-    monkeypatch.setattr(
-        cyclegan,
-        "warm_fast_path",
-        lambda *a, **k: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())),
-    )
-    worker = threading.Thread(target=cyclegan._compile_in_background)
-    worker.start()
-    worker.join()
-    assert seen and seen[0] >= inference.BACKGROUND_NICENESS
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < seen[0]
-
-
 def test_heavy_jobs_hand_freed_memory_back(monkeypatch):
     """After each heavy job (function or generator, finished or failed), malloc_trim runs."""
     calls = []
-    monkeypatch.setattr(inference, "release_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr(runtime, "release_freed_memory", lambda: calls.append(1))
 
     @ui.low_priority
     def job(fail: bool):

@@ -8,7 +8,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from advdemo import ui
-from advdemo.errors import InputError
+from advdemo.core.errors import InputError
 from benchmarks.common import launch_local
 
 

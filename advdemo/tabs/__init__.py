@@ -1,9 +1,16 @@
 """The app's tabs, in the order a lecture meets them.
 
-Each tab module exposes TITLE (the tab's label), TAB_ID (a stable id used in URLs and tests),
-build() (creates the layout and wires its events inside an open gr.Tab) and, optionally,
-CSS (a string added to the page's stylesheet). Tabs talk to models only through
-advdemo.inference and to users only through advdemo.ui.
+The contract every tab module keeps (app.py relies on nothing else):
+- TITLE: the tab's label; TAB_ID: a stable id used in URLs and tests; CSS (optional): added
+  to the page's stylesheet.
+- build(store): creates the layout inside an open gr.Tab, then wires its events. Endpoint
+  functions are plain module functions that take the model store first; build binds it
+  (ui.bind) so the API documents only the user's parameters.
+- warm_up(store): work worth doing before the first user arrives (caches, compiled paths);
+  app.main runs every tab's warm_up in one background thread after the page is served.
+Tabs hold layout and wiring only: they ask the store for the models an event needs and hand
+them to the library (advdemo.faces, .adversarial, .translation, .toygan), which knows nothing
+of Gradio; users hear of errors through advdemo.ui.
 """
 
 from __future__ import annotations

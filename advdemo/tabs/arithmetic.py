@@ -1,6 +1,7 @@
 """The "Vector arithmetic" tab: man with glasses − man + woman = woman with glasses, by clicking.
 
-Layout and wiring only: the arithmetic, presets and inversion are advdemo.arithmetic. Each
+Layout and wiring only: the arithmetic and presets are advdemo.faces.arithmetic, the inversion
+advdemo.faces.inversion. Each
 slot's picks live in a gr.JSON (a list of seeds and/or 100-number codes): that is exactly what
 the public "arithmetic" API takes, so what a student clicks together can be replayed through
 gradio_client. The gallery's seeds live in gr.State (per browser session); a click decodes
@@ -12,12 +13,15 @@ from __future__ import annotations
 import logging
 
 import gradio as gr
-import torch
-from PIL import Image
 
-from advdemo import arithmetic as ar
-from advdemo import images, inference, ui
-from advdemo.errors import InputError, ModelUnavailable, choice, whole
+from advdemo import ui
+from advdemo.core import images
+from advdemo.core.errors import MAX_SEED, InputError, ModelUnavailable, choice, whole
+from advdemo.faces import arithmetic as ar
+from advdemo.faces import inversion as inv
+from advdemo.models.runtime import single_thread
+from advdemo.models.store import ModelStore
+from advdemo.models.wrappers import FaceGenerator
 
 log = logging.getLogger("advdemo.arithmetic")
 
@@ -33,7 +37,6 @@ AVERAGE_SCALE = 3  # a slot's average face is sent at 192 px, nearest-neighbour
 INVERSION_STEPS = 150
 MAX_INVERSION_STEPS = 500
 ASTRONAUT_FACE_BOX = (150, 25, 290, 165)  # the face in assets/astronaut.jpg (NASA, public domain)
-GOOD_PSNR, ROUGH_PSNR = 22.0, 17.0  # dB; generated faces invert to ≥ 24, real face crops ~18-20
 
 # Gradio's gallery gives every column at least 100 px; ours must fit 8 faces in ~700 px and a
 # slot's picks in ~250 px, so columns may shrink. Rows size to their content (no scrolling).
@@ -94,39 +97,28 @@ PSNR says how near that is.
 # --------------------------------------------------------------------------- helpers
 
 
-def _generator() -> inference.FaceGenerator:
-    return inference.face_generator()
+def warm_up(store: ModelStore) -> None:
+    """Nothing to prepare: the face generator is warmed with every model, and a click decodes
+    only its own few faces; the gallery is drawn at build time."""
 
 
-def _gallery_view(first: object) -> tuple[list, dict, int]:
+def _gallery_view(generator: FaceGenerator, first: object) -> tuple[list, dict, int]:
     """Faces for seeds first … first + GALLERY_SIZE − 1, and the state a click reads."""
-    first = whole("First seed", first, 0, ar.MAX_SEED - GALLERY_SIZE)
-    seeds = list(range(first, first + GALLERY_SIZE))
-    with inference.single_thread():  # 32 small faces: see _slot_view
-        faces = _generator().generate(torch.stack([ar.seed_code(s) for s in seeds]))
-    return [images.to_pil(face) for face in faces], {"first": first, "seeds": seeds}, first
+    with single_thread():  # 32 small faces: see _slot_view
+        seeds, faces = ar.gallery(generator, first, GALLERY_SIZE)
+    return faces, {"first": seeds[0], "seeds": seeds}, seeds[0]
 
 
-def _slot_view(items: list, slot: str) -> tuple[list, list, Image.Image | None]:
+def _slot_view(generator: FaceGenerator, items: list, slot: str) -> tuple[list, list, object]:
     """A slot's picks -> (its JSON value, its picks as gallery items, its average face)."""
     if not items:
         return [], [], None
-    codes = ar.parse_slot(slot, items)
-    with inference.single_thread():  # a click's few faces: one thread beats two on busy cores
-        faces = _generator().generate(torch.cat([codes, ar.average(codes)[None]]))  # one batch
-    picks = [images.to_pil(f) for f in faces[:-1]]
-    return list(items), picks, ar.to_image(ar.upscale(faces[-1:], AVERAGE_SCALE)[0])
+    with single_thread():  # a click's few faces: one thread beats two on busy cores
+        picks, average = ar.slot_pictures(generator, slot, items, AVERAGE_SCALE)
+    return list(items), picks, average
 
 
-def _slot_items(value: object, slot: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InputError(f"Slot {slot} holds something that is not a list of picks; clear it.")
-    return value
-
-
-def _add_to_active(active: str, slots: tuple, item: object) -> list:
+def _add_to_active(generator: FaceGenerator, active: str, slots: tuple, item: object) -> list:
     """Outputs for all three slots after adding `item` to the active one (others skipped)."""
     active = choice("Active slot", active, list(SLOTS))
     out: list = []
@@ -134,187 +126,125 @@ def _add_to_active(active: str, slots: tuple, item: object) -> list:
         if name != active:
             out += [gr.skip()] * 3
             continue
-        items = _slot_items(value, name)
-        if len(items) >= ar.MAX_PICKS:
-            raise InputError(
-                f"Slot {name} already holds {ar.MAX_PICKS} faces, the most it takes. Click a "
-                "face in the slot to remove it, or clear the slot."
-            )
-        out += list(_slot_view([*items, item], name))
+        out += list(_slot_view(generator, ar.with_pick(name, value, item), name))
     return out
 
 
-def _radio_choices(names: tuple[str, str, str]) -> list[tuple[str, str]]:
-    signs = ("+", "−", "+")
-    return [
-        (f"{slot} ({sign}): {name}", slot)
-        for slot, sign, name in zip(SLOTS, signs, names, strict=True)
-    ]
+def _not_a_face_hint(store: ModelStore, picture) -> str:
+    """A sentence (and a pop-up) when the built-in ImageNet classifier confidently sees
+    something else than a face; empty otherwise."""
+    try:
+        classifier = store.classifier("efficientnet-lite0")
+    except ModelUnavailable:
+        log.warning("no classifier for the not-a-face hint; inverting without it")
+        return ""
+    guess = inv.classify_not_a_face(classifier, picture)
+    if guess is None:
+        return ""
+    gr.Warning(inv.not_a_face_warning(*guess))
+    return inv.not_a_face_note(*guess)
 
 
-def _clean_name(name: object, slot: str) -> str:
-    text = str(name or "").strip()[:MAX_NAME]
-    return text or f"slot {slot}"
+# --------------------------------------------------------------------------- endpoints
 
 
-def _summary(arith: ar.Arithmetic, names: tuple[str, str, str]) -> str:
-    norms = ar.norms_summary(arith)
-    k = [p.shape[0] for p in arith.picks]
-    singles = ", ".join(f"{v:.1f}" for v in norms["singles"])
-    scaled = " (rescaled to 10)" if arith.normalised else ""
-    return (
-        f"**{names[0]}** − **{names[1]}** + **{names[2]}**, averaged over {k[0]}, {k[1]} and "
-        f"{k[2]} picks.\n\n"
-        f"- ‖z‖ of the result: **{norms['averaged']:.1f}**{scaled}; of the single-pick results: "
-        f"{singles}{scaled}; a typical code: {norms['typical']:.0f}.\n"
-        f"- ‖mean A − mean B‖ = **{norms['offset']:.1f}**; two averages of that many unrelated "
-        f"faces differ by about {norms['offset_chance']:.1f}. The closer these two numbers, "
-        "the more of A − B is the exemplars' own quirks rather than the attribute: more "
-        "exemplars shrink the quirks."
-    )
-
-
-# --------------------------------------------------------------------------- callbacks
-
-
-@ui.friendly
-def show_gallery(first):
+def show_gallery(store: ModelStore, first):
     """Faces for seeds first … first + 31."""
-    return _gallery_view(first)
+    return _gallery_view(store.face_generator(), first)
 
 
-@ui.friendly
-def next_gallery(first):
-    first = whole("First seed", first, 0, ar.MAX_SEED)
-    step = first + GALLERY_SIZE
-    return _gallery_view(step if step <= ar.MAX_SEED - GALLERY_SIZE else 0)
+def next_gallery(store: ModelStore, first):
+    return _gallery_view(store.face_generator(), ar.next_gallery_first(first, GALLERY_SIZE))
 
 
-@ui.friendly
-def pick(gallery_state, active, a, b, c, evt: gr.SelectData):
+def pick(store: ModelStore, gallery_state, active, a, b, c, evt: gr.SelectData):
     """A click on gallery face `evt.index` adds its seed to the active slot."""
     if not gallery_state or evt is None or not isinstance(evt.index, int):
         raise InputError("Click a face in the gallery to pick it.")
     seeds = gallery_state["seeds"]
     if not 0 <= evt.index < len(seeds):
         raise InputError("That face is no longer in the gallery; click one that is shown.")
-    return _add_to_active(active, (a, b, c), seeds[evt.index])
+    return _add_to_active(store.face_generator(), active, (a, b, c), seeds[evt.index])
 
 
-def remove_pick(slot: str):
-    @ui.friendly
-    def remove(items, evt: gr.SelectData):
-        items = _slot_items(items, slot)
-        if evt is None or not isinstance(evt.index, int) or not 0 <= evt.index < len(items):
-            raise InputError(f"Click one of slot {slot}'s faces to remove it.")
-        return _slot_view(items[: evt.index] + items[evt.index + 1 :], slot)
-
-    return remove
+def remove_pick(store: ModelStore, slot: str, items, evt: gr.SelectData):
+    """A click on one of slot `slot`'s faces takes it out."""
+    index = evt.index if evt is not None else None
+    return _slot_view(store.face_generator(), ar.without_pick(slot, items, index), slot)
 
 
-@ui.friendly
 def clear_slot():
     return [], [], None
 
 
-@ui.friendly
 def rename(name_a, name_b, name_c, active):
-    names = _names(name_a, name_b, name_c)
-    return gr.Radio(choices=_radio_choices(names), value=active if active in SLOTS else "A")
+    names = ar.slot_names(name_a, name_b, name_c, MAX_NAME)
+    return gr.Radio(choices=ar.slot_choices(names), value=active if active in SLOTS else "A")
 
 
-def _names(name_a: object, name_b: object, name_c: object) -> tuple[str, str, str]:
-    a, b, c = (_clean_name(n, s) for n, s in zip((name_a, name_b, name_c), SLOTS, strict=True))
-    return a, b, c
-
-
-@ui.friendly
-def compute(a, b, c, noise_scale, noise_seed, normalise, name_a="A", name_b="B", name_c="C"):
+def compute(
+    store: ModelStore,
+    a,
+    b,
+    c,
+    noise_scale,
+    noise_seed,
+    normalise,
+    name_a="A",
+    name_b="B",
+    name_c="C",
+):
     """A − B + C on the averaged codes of the slots (lists of seeds or 100-number codes).
 
     Returns the equation of the averages, the 3×3 grid of the result with noise (exact result
     in the centre), the same arithmetic with single picks (one row per pick), and a summary
     with the norms. The names only label the summary.
     """
+    generator = store.face_generator()
     arith = ar.vector_arithmetic(
-        a, b, c, noise_scale=noise_scale, noise_seed=noise_seed, normalise=bool(normalise)
+        generator,
+        a,
+        b,
+        c,
+        noise_scale=noise_scale,
+        noise_seed=noise_seed,
+        normalise=bool(normalise),
     )
-    with inference.single_thread():  # 25 small faces: see _slot_view
-        pics = ar.render(arith, _generator().generate)
-    return pics.averaged, pics.grid, pics.singles, _summary(arith, _names(name_a, name_b, name_c))
+    with single_thread():  # 25 small faces: see _slot_view
+        pics = ar.render(arith, generator.generate)
+    names = ar.slot_names(name_a, name_b, name_c, MAX_NAME)
+    return pics.averaged, pics.grid, pics.singles, ar.summary_markdown(arith, names)
 
 
-@ui.friendly
-def compute_if_ready(a, b, c, noise_scale, noise_seed, normalise, name_a, name_b, name_c):
+def compute_if_ready(
+    store: ModelStore, a, b, c, noise_scale, noise_seed, normalise, name_a, name_b, name_c
+):
     """Live refresh after a click: only once every slot holds a face, silently otherwise."""
     if not (a and b and c):
         return [gr.skip()] * 4
-    return compute(a, b, c, noise_scale, noise_seed, normalise, name_a, name_b, name_c)
+    return compute(store, a, b, c, noise_scale, noise_seed, normalise, name_a, name_b, name_c)
 
 
-def apply_preset(key: str):
-    @ui.friendly
-    def load():
-        p = ar.preset(key)
-        out: list = [*p.names]
-        for slot, seeds in zip(SLOTS, p.seeds, strict=True):
-            out += list(_slot_view(list(seeds), slot))
-        out += [
-            gr.Radio(choices=_radio_choices(p.names), value="A"),
-            f"**Preset:** {p.title}. {p.note}",
-        ]
-        return out
-
-    return load
+def load_preset(store: ModelStore, key: str):
+    """Preset `key`'s slot names, exemplars (with their faces), active slot and note."""
+    p = ar.preset(key)
+    names = p["names"]
+    out: list = [*names]
+    for slot, seeds in zip(SLOTS, p["seeds"], strict=True):
+        out += list(_slot_view(store.face_generator(), list(seeds), slot))
+    out += [
+        gr.Radio(choices=ar.slot_choices(names), value="A"),
+        f"**Preset:** {p.label}. {p.note}",
+    ]
+    return out
 
 
-@ui.friendly
 def example_face():
     """The astronaut photo in assets/, cut to her face."""
     return images.load_image(images.asset("astronaut.jpg")).crop(ASTRONAUT_FACE_BOX)
 
 
-def _comparison(target: torch.Tensor, reconstruction: torch.Tensor) -> Image.Image:
-    return ar.to_image(ar.tile(torch.cat([target, reconstruction]), 2, pad=4, factor=4))
-
-
-def _verdict(psnr: float) -> str:
-    if psnr >= GOOD_PSNR:
-        return "a close match"
-    if psnr >= ROUGH_PSNR:
-        return "a rough likeness (typical for real photos: this generator only knows its own faces)"
-    return (
-        "a poor match: this picture is probably not a face framed like the gallery's, so the "
-        "code found is just the nearest face the generator can draw"
-    )
-
-
-def _not_a_face_hint(picture: Image.Image) -> str:
-    """A sentence when the built-in ImageNet classifier confidently sees something else."""
-    try:
-        classifier = inference.classifier("efficientnet-lite0")
-    except ModelUnavailable:
-        log.warning("no classifier for the not-a-face hint; inverting without it")
-        return ""
-    guess = ar.not_a_face(
-        classifier.probabilities(classifier.prepare(picture))[0], classifier.labels
-    )
-    if guess is None:
-        return ""
-    label, p = guess
-    gr.Warning(
-        f"This looks like a {label} ({p:.0%} by an ImageNet classifier), not a face. The "
-        "generator only draws faces: it will find the face closest in colours and layout."
-    )
-    return (
-        f" An ImageNet classifier sees **{label}** here ({p:.0%}), not a person: the face "
-        "found shares colours and layout with your picture, not its content."
-    )
-
-
-@ui.on_gpu
-@ui.friendly
-def invert_upload(upload, steps, progress=gr.Progress()):
+def invert_upload(store: ModelStore, upload, steps, progress=gr.Progress()):
     """Find the code of an uploaded face by gradient descent (GAN inversion).
 
     Yields (target | reconstruction picture, a message, the code as a list of 100 numbers);
@@ -322,103 +252,221 @@ def invert_upload(upload, steps, progress=gr.Progress()):
     """
     steps = whole("Steps", steps, 10, MAX_INVERSION_STEPS)
     picture = images.load_image(upload)
-    target = ar.face_crop(picture)
-    hint = _not_a_face_hint(picture)
-    G = _generator()
+    target = inv.face_crop(picture)
+    hint = _not_a_face_hint(store, picture)
+    generator = store.face_generator()
     progress((0, steps), desc="starting from the closest of 64 random faces")
-    for snap in ar.inversion(G, target, steps=steps, every=10, device=inference.device()):
+    for snap in inv.inversion(generator, target, steps=steps, every=10):
         progress((snap.step, steps), desc=f"step {snap.step}/{steps}, PSNR {snap.psnr:.1f} dB")
         code = [round(v, 5) for v in snap.code.tolist()]
-        if snap.done:
-            message = (
-                f"**Found a code** after {steps} steps: PSNR {snap.psnr:.1f} dB, "
-                f"{_verdict(snap.psnr)}. ‖z‖ = {float(snap.code.norm()):.1f}.{hint} "
-                "Press *add to active slot* to use it."
-            )
-            if snap.psnr < ROUGH_PSNR:
-                gr.Warning(f"Poor reconstruction (PSNR {snap.psnr:.1f} dB): is it a face?")
-        else:
-            message = f"Searching … step {snap.step} of {steps}, PSNR {snap.psnr:.1f} dB.{hint}"
-        yield _comparison(target, snap.reconstruction), message, code
+        message = inv.message(snap, hint)
+        if snap.done and snap.psnr < inv.ROUGH_PSNR:
+            gr.Warning(f"Poor reconstruction (PSNR {snap.psnr:.1f} dB): is it a face?")
+        yield inv.comparison(target, snap.reconstruction), message, code
 
 
-@ui.friendly
-def add_inverted(code, active, a, b, c):
+def add_inverted(store: ModelStore, code, active, a, b, c):
     if not code:
         raise InputError("Upload a face and press *find its code* first.")
-    ar.parse_item("upload", 0, code)  # validate before it reaches a slot
-    return _add_to_active(active, (a, b, c), code)
+    generator = store.face_generator()
+    ar.parse_item(generator, "upload", 0, code)  # validate before it reaches a slot
+    return _add_to_active(generator, active, (a, b, c), code)
 
 
 # --------------------------------------------------------------------------- layout
 
 
-def build() -> None:
-    initial_items, initial_state, _ = _gallery_view(0)
+def build(store: ModelStore) -> None:
+    initial_items, initial_state, _ = _gallery_view(store.face_generator(), 0)
     gallery_state = gr.State(initial_state)
     inverted_code = gr.State(None)
 
     ui.explanation(EXPLANATION)
     with gr.Row():
         with gr.Column(scale=5):
-            gallery = gr.Gallery(
-                value=initial_items,
-                label="Generated faces: click one to add it to the active slot",
-                columns=GALLERY_COLUMNS,
-                rows=GALLERY_SIZE // GALLERY_COLUMNS,
-                height="auto",
-                allow_preview=False,
-                object_fit="contain",
-                interactive=False,
-                format="png",
-                buttons=[],
-                elem_id="arith-gallery",
-                elem_classes=["advdemo-pixelated"],
-            )
-            with gr.Row():
-                first_seed = gr.Number(
-                    value=0,
-                    label="First seed of the gallery",
-                    precision=0,
-                    minimum=0,
-                    maximum=ar.MAX_SEED - GALLERY_SIZE,
-                    elem_id="arith-first-seed",
-                    scale=2,
-                )
-                new_faces = gr.Button("New faces", elem_id="arith-new-faces", scale=1)
+            gallery, first_seed, new_faces = _gallery(initial_items)
         with gr.Column(scale=3):
-            gr.Markdown(HOW_TO)
-            active = gr.Radio(
-                choices=_radio_choices(DEFAULT_NAMES),
-                value="A",
-                label="Active slot: clicks go here",
-                elem_id="arith-active",
-            )
-            gr.Markdown("**Presets** (hand-picked labelled exemplars, one click each):")
-            preset_buttons = [
-                gr.Button(p.title, size="sm", elem_id=f"arith-preset-{p.key}") for p in ar.PRESETS
-            ]
-            preset_note = gr.Markdown(elem_id="arith-preset-note")
-            noise_scale = gr.Slider(
-                0,
-                ar.MAX_NOISE,
-                value=0.25,
-                step=0.05,
-                label="Noise scale σ of the 3×3 grid",
-                elem_id="arith-noise",
-            )
-            with gr.Row():
-                noise_seed = gr.Number(
-                    value=0, label="Noise seed", precision=0, minimum=0, elem_id="arith-noise-seed"
-                )
-                normalise = gr.Checkbox(
-                    value=False, label="rescale results to ‖z‖ = 10", elem_id="arith-normalise"
-                )
-            compute_button = gr.Button(
-                "Compute A − B + C", variant="primary", elem_id="arith-compute"
-            )
+            active, preset_buttons, preset_note, settings, compute_button = _controls()
+    names, slot_picks, slot_avg, clear_buttons = _slots()
+    result_outputs = _results()
+    upload, example, steps, invert_button, inversion_outputs, add_button = _inversion()
+    with gr.Accordion("Codes of the slots (the arithmetic API takes these lists)", open=False):
+        slot_json = [
+            gr.JSON(value=[], label=f"Slot {slot}", elem_id=f"arith-codes-{slot.lower()}")
+            for slot in SLOTS
+        ]
 
-    names, slot_json, slot_picks, slot_avg, clear_buttons = [], [], [], [], []
+    # ------------------------------------------------------------------ events
+    def endpoint(fn, *leading):
+        return ui.friendly(ui.bind(fn, store, *leading))
+
+    slot_outputs = [x for s in range(3) for x in (slot_json[s], slot_picks[s], slot_avg[s])]
+    private = {"api_visibility": "private", **ui.LIGHT_LANE}
+    refresh = dict(
+        fn=endpoint(compute_if_ready),
+        inputs=[*slot_json, *settings, *names],
+        outputs=result_outputs,
+        show_progress="hidden",
+        # a refresh asked for while one runs is run once more afterwards, with the newest slots
+        trigger_mode="always_last",
+        **private,
+    )
+    gallery_outputs = [gallery, gallery_state, first_seed]
+    new_faces.click(
+        endpoint(next_gallery),
+        first_seed,
+        gallery_outputs,
+        api_name="arithmetic_next_faces",
+        **private,
+    )
+    first_seed.submit(
+        endpoint(show_gallery), first_seed, gallery_outputs, api_name="arithmetic_faces", **private
+    )
+    gallery.select(
+        endpoint(pick),
+        [gallery_state, active, *slot_json],
+        slot_outputs,
+        api_name="arithmetic_pick",
+        show_progress="hidden",
+        # clicks while a pick is pending are dropped, never applied to stale slots: the slot
+        # always shows exactly what it holds
+        trigger_mode="once",
+        **private,
+    ).success(api_name="arithmetic_refresh_after_pick", **refresh)
+    for s, slot in enumerate(SLOTS):
+        outs = [slot_json[s], slot_picks[s], slot_avg[s]]
+        slot_picks[s].select(
+            endpoint(remove_pick, slot),
+            slot_json[s],
+            outs,
+            api_name=f"arithmetic_remove_{slot.lower()}",
+            show_progress="hidden",
+            **private,
+        ).success(api_name=f"arithmetic_refresh_after_remove_{slot.lower()}", **refresh)
+        clear_buttons[s].click(
+            ui.friendly(clear_slot),
+            None,
+            outs,
+            api_name=f"arithmetic_clear_{slot.lower()}",
+            **private,
+        )
+    gr.on(
+        [n.change for n in names],
+        ui.friendly(rename),
+        [*names, active],
+        active,
+        api_name="arithmetic_rename",
+        show_progress="hidden",
+        **private,
+    )
+    compute_button.click(
+        endpoint(compute),
+        [*slot_json, *settings, *names],
+        result_outputs,
+        api_name="arithmetic",
+        **ui.LIGHT_LANE,
+    )
+    noise_scale, noise_seed, normalise = settings
+    gr.on(
+        [noise_scale.release, noise_seed.submit, normalise.input],
+        api_name="arithmetic_settings",
+        **refresh,
+    )
+    for p, button in zip(ar.PRESETS, preset_buttons, strict=True):
+        button.click(
+            endpoint(load_preset, p.key),
+            None,
+            [*names, *slot_outputs, active, preset_note],
+            api_name=f"arithmetic_preset_{p.key}",
+            **private,
+        ).success(api_name=f"arithmetic_preset_{p.key}_result", **refresh)
+
+    example.click(
+        ui.friendly(example_face), None, upload, api_name="arithmetic_example_face", **private
+    )
+    invert_button.click(
+        ui.on_gpu(endpoint(invert_upload)),
+        [upload, steps],
+        [*inversion_outputs, inverted_code],
+        api_name="arithmetic_invert",
+        **ui.HEAVY_LANE,
+    )
+    add_button.click(
+        endpoint(add_inverted),
+        [inverted_code, active, *slot_json],
+        slot_outputs,
+        api_name="arithmetic_add_inverted",
+        **private,
+    ).success(api_name="arithmetic_refresh_after_add", **refresh)
+
+
+def _gallery(initial_items: list) -> tuple:
+    """The gallery of generated faces, its first-seed box and its "new faces" button."""
+    gallery = gr.Gallery(
+        value=initial_items,
+        label="Generated faces: click one to add it to the active slot",
+        columns=GALLERY_COLUMNS,
+        rows=GALLERY_SIZE // GALLERY_COLUMNS,
+        height="auto",
+        allow_preview=False,
+        object_fit="contain",
+        interactive=False,
+        format="png",
+        buttons=[],
+        elem_id="arith-gallery",
+        elem_classes=["advdemo-pixelated"],
+    )
+    with gr.Row():
+        first_seed = gr.Number(
+            value=0,
+            label="First seed of the gallery",
+            precision=0,
+            minimum=0,
+            maximum=MAX_SEED - GALLERY_SIZE,
+            elem_id="arith-first-seed",
+            scale=2,
+        )
+        new_faces = gr.Button("New faces", elem_id="arith-new-faces", scale=1)
+    return gallery, first_seed, new_faces
+
+
+def _controls() -> tuple:
+    """The active slot, the presets, the noise settings (compute's 4th-6th inputs) and the
+    compute button."""
+    gr.Markdown(HOW_TO)
+    active = gr.Radio(
+        choices=ar.slot_choices(DEFAULT_NAMES),
+        value="A",
+        label="Active slot: clicks go here",
+        elem_id="arith-active",
+    )
+    gr.Markdown("**Presets** (hand-picked labelled exemplars, one click each):")
+    preset_buttons = [
+        gr.Button(p.label, size="sm", elem_id=f"arith-preset-{p.key}") for p in ar.PRESETS
+    ]
+    preset_note = gr.Markdown(elem_id="arith-preset-note")
+    noise_scale = gr.Slider(
+        0,
+        ar.MAX_NOISE,
+        value=0.25,
+        step=0.05,
+        label="Noise scale σ of the 3×3 grid",
+        elem_id="arith-noise",
+    )
+    with gr.Row():
+        noise_seed = gr.Number(
+            value=0, label="Noise seed", precision=0, minimum=0, elem_id="arith-noise-seed"
+        )
+        normalise = gr.Checkbox(
+            value=False, label="rescale results to ‖z‖ = 10", elem_id="arith-normalise"
+        )
+    compute_button = gr.Button("Compute A − B + C", variant="primary", elem_id="arith-compute")
+    return active, preset_buttons, preset_note, [noise_scale, noise_seed, normalise], compute_button
+
+
+def _slots() -> tuple[list, list, list, list]:
+    """The three slots side by side: name box, picks, average face, clear button each."""
+    names, slot_picks, slot_avg, clear_buttons = [], [], [], []
     with gr.Row(equal_height=False):
         for slot, default, sign in zip(SLOTS, DEFAULT_NAMES, ("+", "−", "+"), strict=True):
             key = slot.lower()
@@ -466,7 +514,11 @@ def build() -> None:
                 clear_buttons.append(
                     gr.Button(f"Clear {slot}", size="sm", elem_id=f"arith-clear-{key}")
                 )
+    return names, slot_picks, slot_avg, clear_buttons
 
+
+def _results() -> list:
+    """The result pictures and the summary: what compute() returns, in its order."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             gr.Markdown("#### With averages: mean A − mean B + mean C = result")
@@ -499,7 +551,12 @@ def build() -> None:
                 elem_id="arith-singles",
             )
             summary = gr.Markdown(elem_id="arith-summary")
+    return [result_eq, result_grid, result_singles, summary]
 
+
+def _inversion() -> tuple:
+    """The GAN-inversion panel: upload, example, steps, button; comparison and message
+    (what invert_upload yields first); the "add to active slot" button."""
     with gr.Accordion(
         "Your own face: find its code (GAN inversion)", open=False, elem_id="arith-inversion-panel"
     ):
@@ -536,109 +593,4 @@ def build() -> None:
                 )
                 inversion_message = gr.Markdown(elem_id="arith-inversion-message")
                 add_button = gr.Button("Add to active slot", elem_id="arith-add-inverted")
-
-    with gr.Accordion("Codes of the slots (the arithmetic API takes these lists)", open=False):
-        for slot in SLOTS:
-            slot_json.append(
-                gr.JSON(value=[], label=f"Slot {slot}", elem_id=f"arith-codes-{slot.lower()}")
-            )
-
-    # ------------------------------------------------------------------ wiring
-    slot_outputs = [x for s in range(3) for x in (slot_json[s], slot_picks[s], slot_avg[s])]
-    result_outputs = [result_eq, result_grid, result_singles, summary]
-    settings = [noise_scale, noise_seed, normalise]
-    refresh = dict(
-        fn=compute_if_ready,
-        inputs=[*slot_json, *settings, *names],
-        outputs=result_outputs,
-        api_visibility="private",
-        show_progress="hidden",
-        # a refresh asked for while one runs is run once more afterwards, with the newest slots
-        trigger_mode="always_last",
-        **ui.LIGHT_LANE,
-    )
-    private = {"api_visibility": "private", **ui.LIGHT_LANE}
-
-    new_faces.click(
-        next_gallery,
-        first_seed,
-        [gallery, gallery_state, first_seed],
-        api_name="arithmetic_next_faces",
-        **private,
-    )
-    first_seed.submit(
-        show_gallery,
-        first_seed,
-        [gallery, gallery_state, first_seed],
-        api_name="arithmetic_faces",
-        **private,
-    )
-    gallery.select(
-        pick,
-        [gallery_state, active, *slot_json],
-        slot_outputs,
-        api_name="arithmetic_pick",
-        show_progress="hidden",
-        # clicks while a pick is pending are dropped, never applied to stale slots: the slot
-        # always shows exactly what it holds
-        trigger_mode="once",
-        **private,
-    ).success(api_name="arithmetic_refresh_after_pick", **refresh)
-    for s, slot in enumerate(SLOTS):
-        outs = [slot_json[s], slot_picks[s], slot_avg[s]]
-        slot_picks[s].select(
-            remove_pick(slot),
-            slot_json[s],
-            outs,
-            api_name=f"arithmetic_remove_{slot.lower()}",
-            show_progress="hidden",
-            **private,
-        ).success(api_name=f"arithmetic_refresh_after_remove_{slot.lower()}", **refresh)
-        clear_buttons[s].click(
-            clear_slot, None, outs, api_name=f"arithmetic_clear_{slot.lower()}", **private
-        )
-    gr.on(
-        [n.change for n in names],
-        rename,
-        [*names, active],
-        active,
-        api_name="arithmetic_rename",
-        show_progress="hidden",
-        **private,
-    )
-    compute_button.click(
-        compute,
-        [*slot_json, *settings, *names],
-        result_outputs,
-        api_name="arithmetic",
-        **ui.LIGHT_LANE,
-    )
-    gr.on(
-        [noise_scale.release, noise_seed.submit, normalise.input],
-        api_name="arithmetic_settings",
-        **refresh,
-    )
-    for p, button in zip(ar.PRESETS, preset_buttons, strict=True):
-        button.click(
-            apply_preset(p.key),
-            None,
-            [*names, *slot_outputs, active, preset_note],
-            api_name=f"arithmetic_preset_{p.key}",
-            **private,
-        ).success(api_name=f"arithmetic_preset_{p.key}_result", **refresh)
-
-    example.click(example_face, None, upload, api_name="arithmetic_example_face", **private)
-    invert_button.click(
-        invert_upload,
-        [upload, steps],
-        [comparison, inversion_message, inverted_code],
-        api_name="arithmetic_invert",
-        **ui.HEAVY_LANE,
-    )
-    add_button.click(
-        add_inverted,
-        [inverted_code, active, *slot_json],
-        slot_outputs,
-        api_name="arithmetic_add_inverted",
-        **private,
-    ).success(api_name="arithmetic_refresh_after_add", **refresh)
+    return upload, example, steps, invert_button, [comparison, inversion_message], add_button

@@ -1,6 +1,7 @@
 """The "CycleGAN" tab: translate a photo, then translate it back and see what the cycle lost.
 
-Layout and wiring only: everything computed is advdemo.cyclegan.translate. The public
+Layout and wiring only: the tab asks the model store for the generators (G, and F where the
+model has a reverse) and hands them to advdemo.translation.cyclegan.translate. The public
 "translate" API takes (image, model name, long side in pixels) and returns the input at the
 working size, G(x), F(G(x)) (None without a reverse generator), the |x − F(G(x))| map (None
 likewise) and a Markdown summary with the cycle L1.
@@ -10,9 +11,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from advdemo import cyclegan as cg
-from advdemo import images, inference, ui
-from advdemo.errors import ModelUnavailable
+from advdemo import ui
+from advdemo.core import images
+from advdemo.core.errors import ModelUnavailable
+from advdemo.models import registry
+from advdemo.models.store import ModelStore
+from advdemo.translation import cyclegan as cg
+from advdemo.translation.fastpath import FastPath, canonical_shapes
 
 TITLE = "CycleGAN"
 TAB_ID = "cyclegan"
@@ -81,27 +86,31 @@ def _choices() -> list[tuple[str, str]]:
     """(label, registry name) for every translator: the built-in first, then the official
     ones with their reverse right after them."""
     out = []
-    for name in inference.names("translator"):
-        spec = inference.spec(name)
+    for name in registry.names("translator"):
+        spec = registry.spec(name)
         if spec.builtin:
             out.insert(0, ("photo → vintage (built-in, offline)", name))
         else:
-            what = inference.CYCLEGAN_OFFICIAL[name][1]
+            what = registry.CYCLEGAN_OFFICIAL[name][1]
             out.append((f"{what} (official, download)", name))
     return out
 
 
-def _model_info(name: str) -> str:
-    spec = inference.spec(name)
+def _downloaded(store: ModelStore, name: str) -> bool:
+    return store.weights_path(registry.spec(name)).is_file()
+
+
+def _model_info(store: ModelStore, name: str) -> str:
+    spec = registry.spec(name)
     lines = [f"**{spec.description}.** Licence: {spec.licence}."]
     if spec.reverse:
-        reverse = inference.spec(spec.reverse)
+        reverse = registry.spec(spec.reverse)
         lines.append(f"Reverse generator F: `{reverse.name}`, so the cycle is shown.")
     else:
         lines.append("No reverse generator: translation only.")
     if spec.url is not None:
-        present = spec.weights_path.is_file() and (
-            spec.reverse is None or inference.spec(spec.reverse).weights_path.is_file()
+        present = _downloaded(store, name) and (
+            spec.reverse is None or _downloaded(store, spec.reverse)
         )
         lines.append(
             "Already downloaded."
@@ -140,13 +149,46 @@ def _summary(result: cg.Translation) -> str:
     return "\n\n".join(lines)
 
 
+# --------------------------------------------------------------------------- models
+
+
+def _fast_path(store: ModelStore, name: str) -> FastPath:
+    """The compiled shapes of generator `name`: one FastPath per store and model."""
+    return store.derived(
+        ("cyclegan-fast-path", name),
+        lambda: FastPath(store.translator(name), lambda: store.compiled(name, bf16=True), name),
+    )
+
+
+def _generator(store: ModelStore, name: str, progress: cg.Progress) -> cg.Generator:
+    """Generator `name` from the store, saying so first when it has to be downloaded."""
+    message = cg.load_message(name, store.weights_path(registry.spec(name)))
+    if message is not None:
+        progress(0.0, message)
+    translator = store.translator(name, progress=message is not None)
+    return cg.Generator(name, translator, _fast_path(store, name))
+
+
+def warm_up(store: ModelStore) -> None:
+    """Compile the built-in generator for the example photos' shapes, in a low-priority thread
+    of its own (minutes): the other tabs' warm-up does not wait for it, and requests run eager
+    until a shape is compiled, checked and measured faster."""
+    _fast_path(store, cg.BUILTIN).warm_in_background(canonical_shapes())
+
+
 # --------------------------------------------------------------------------- callbacks
 
 
-def _run(image, model, resolution, progress) -> tuple:
-    result = cg.translate(
-        image, model, resolution, progress=lambda f, message: progress(f, desc=message)
-    )
+def _run(store: ModelStore, image, model, resolution, progress) -> tuple:
+    def report(fraction: float, message: str) -> None:
+        progress(fraction, desc=message)
+
+    name = cg.check_model(model)
+    x, original_size = cg.prepare(image, resolution)  # a bad upload is refused before a download
+    reverse = registry.spec(name).reverse
+    generator = _generator(store, name, report)
+    back = _generator(store, reverse, report) if reverse is not None else None
+    result = cg.translate(x, original_size, generator, back, progress=report)
     has_cycle = result.reconstruction is not None
     return (
         images.to_pil(result.source),
@@ -157,44 +199,41 @@ def _run(image, model, resolution, progress) -> tuple:
     )
 
 
-@ui.on_gpu
-@ui.friendly
-def translate(image, model, resolution, progress=gr.Progress(track_tqdm=True)):
+def translate(store: ModelStore, image, model, resolution, progress=gr.Progress(track_tqdm=True)):
     """Translate a photo with CycleGAN generator `model` at `resolution` px on the long side.
 
     Returns (the photo at the working size, G(x), F(G(x)), the |x − F(G(x))| heat map, a
     Markdown summary with the cycle L1). F(G(x)) and the map are None for models released
     without a reverse generator (the built-in one among them).
     """
-    return _run(image, model, resolution, progress)
+    return _run(store, image, model, resolution, progress)
 
 
-@ui.on_gpu
-@ui.friendly
-def translate_if_ready(image, model, resolution, progress=gr.Progress(track_tqdm=True)):
+def translate_if_ready(
+    store: ModelStore, image, model, resolution, progress=gr.Progress(track_tqdm=True)
+):
     """Re-run after the photo or the model changed, once there is a photo."""
     if image is None:
         return [gr.skip()] * 5
     try:
-        return _run(image, model, resolution, progress)
+        return _run(store, image, model, resolution, progress)
     except ModelUnavailable as exc:
         # A model chosen from the list that cannot be fetched here (offline): say so, but keep
         # the last pictures on screen rather than blanking every panel with an error badge.
         gr.Warning(str(exc), title="Model not available here")
         note = (
-            f"**{inference.spec(model).title} is not available on this machine.** {exc}\n\n"
+            f"**{registry.spec(model).title} is not available on this machine.** {exc}\n\n"
             "The pictures shown are from the previous run."
         )
         return [gr.skip()] * 4 + [note]
 
 
-@ui.friendly
-def model_info(model):
+def model_info(store: ModelStore, model):
     """The model's description, and the cycle panels shown only where a reverse exists."""
-    spec = inference.spec(model)
+    spec = registry.spec(model)
     has_cycle = spec.reverse is not None
     return (
-        _model_info(spec.name),
+        _model_info(store, spec.name),
         gr.Image(visible=has_cycle),
         gr.Image(visible=has_cycle),
         gr.Markdown(visible=not has_cycle),
@@ -204,7 +243,7 @@ def model_info(model):
 # --------------------------------------------------------------------------- layout
 
 
-def build() -> None:
+def build(store: ModelStore) -> None:
     ui.explanation(INTRO + TRY_THIS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
@@ -230,7 +269,7 @@ def build() -> None:
                 label="Model",
                 elem_id="cg-model",
             )
-            info = gr.Markdown(_model_info(cg.BUILTIN), elem_id="cg-model-info")
+            info = gr.Markdown(_model_info(store, cg.BUILTIN), elem_id="cg-model-info")
             resolution = gr.Slider(
                 minimum=cg.MIN_LONG_SIDE,
                 maximum=cg.MAX_LONG_SIDE,
@@ -284,14 +323,14 @@ def build() -> None:
 
     outputs = [before, after, reconstruction, heat, summary]
     run.click(
-        translate,
+        ui.on_gpu(ui.friendly(ui.bind(translate, store))),
         inputs=[photo, model, resolution],
         outputs=outputs,
         api_name="translate",
         **ui.HEAVY_LANE,
     )
     model.change(
-        model_info,
+        ui.friendly(ui.bind(model_info, store)),
         inputs=[model],
         outputs=[info, reconstruction, heat, no_reverse],
         api_name="cyclegan_model_info",
@@ -302,7 +341,7 @@ def build() -> None:
         # not on resolution changes: a slip to 1024 would start a long tiled run; the button
         # applies a new resolution
         [photo.change, model.change],
-        translate_if_ready,
+        ui.on_gpu(ui.friendly(ui.bind(translate_if_ready, store))),
         inputs=[photo, model, resolution],
         outputs=outputs,
         api_name="cyclegan_auto",

@@ -1,7 +1,7 @@
 """The "Latent explorer" tab: a seed, sliders along meaningful directions, and interpolation.
 
-Layout and wiring only: pictures, read-outs and validation are advdemo.face_views, the
-directions and probes advdemo.face_attributes. The face is a pure function of the seed box,
+Layout and wiring only: pictures, read-outs and validation are advdemo.faces.views, the
+directions and probes advdemo.faces.attributes. The face is a pure function of the seed box,
 the sliders and the disentangle box, so there is no server-side state to keep per user:
 sliders fire on every `input` while dragging (trigger_mode "always_last" drops stale moves),
 and the public "generate" API takes exactly those values.
@@ -13,11 +13,13 @@ import secrets
 
 import gradio as gr
 
-from advdemo import face_attributes as fa
-from advdemo import face_views as fv
-from advdemo import inference, ui
-
-inference.on_warm_up(fa.warm)  # labels, directions and probes: instant, but off the first click
+from advdemo import ui
+from advdemo.core.errors import MAX_SEED
+from advdemo.core.presets import Preset, by_key
+from advdemo.faces import attributes as fa
+from advdemo.faces import views as fv
+from advdemo.models.runtime import single_thread
+from advdemo.models.store import ModelStore
 
 TITLE = "Latent explorer"
 TAB_ID = "latent"
@@ -88,12 +90,24 @@ flatter and duller.
 
 
 def _zeros() -> list[float]:
-    return [0.0] * len(fv.directions())
+    return [0.0] * len(fv.SLIDER_KEYS)
+
+
+def _directions(store: ModelStore) -> fv.Directions:
+    """The sliders' directions for the store's face generator, computed once per store."""
+    return store.derived(("latent-directions",), lambda: fv.directions(store.face_generator()))
+
+
+def warm_up(store: ModelStore) -> None:
+    """Labels, directions and probes: instant, but off the first click."""
+    _directions(store)
+    fa.probes()
 
 
 # The public API functions spell out every slider, so gradio_client users can pass any subset
 # by name (the rest default to 0): client.predict(seed=7, glasses=3, api_name="/generate").
 def generate(
+    store: ModelStore,
     seed: float,
     disentangle: bool,
     pc1: float,
@@ -114,12 +128,14 @@ def generate(
     """The face of `seed` moved along each direction by its offset (in prior std units, |x| ≤ 10),
     and its attribute read-outs (HTML)."""
     offsets = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, glasses, smile, man, dark_hair]
-    with inference.single_thread():  # one small face: two threads only wait on busy cores
-        view = fv.face_view(seed, offsets, bool(disentangle))
+    generator, dirs = store.face_generator(), _directions(store)
+    with single_thread():  # one small face: two threads only wait on busy cores
+        view = fv.face_view(generator, dirs, seed, offsets, bool(disentangle))
     return view.image, view.readout
 
 
 def interpolate(
+    store: ModelStore,
     start_seed: float,
     end_seed: float,
     frames: float,
@@ -142,26 +158,29 @@ def interpolate(
     """lerp and slerp strips (2–64 frames) from the edited start face to the end seed's face,
     the plot of ‖z‖ along both paths, and an animated GIF of both."""
     offsets = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, glasses, smile, man, dark_hair]
-    z0, z1 = fv.interpolation_codes(start_seed, end_seed, offsets, bool(disentangle))
-    it = fv.interpolation(z0, z1, frames)
+    generator = store.face_generator()
+    z0, z1 = fv.interpolation_codes(
+        generator, _directions(store), start_seed, end_seed, offsets, bool(disentangle)
+    )
+    it = fv.interpolation(generator, z0, z1, frames)
     return it.lerp_strip, it.slerp_strip, it.norm_figure, str(it.gif_path)
 
 
-PRESETS = {
-    # button label: (slider offsets by key, disentangle)
-    "glasses +4": ({"glasses": 4.0}, False),
-    "glasses +4, disentangled": ({"glasses": 4.0}, True),
-    "smile +4": ({"smile": 4.0}, False),
-    "head turn: PC1 +3": ({"pc1": 3.0}, False),
-}
+# One button each; values are generate()'s parameters (sliders not named stay at 0).
+PRESETS = (
+    Preset("glasses", "glasses +4", {"glasses": 4.0, "disentangle": False}),
+    Preset(
+        "glasses-disentangled", "glasses +4, disentangled", {"glasses": 4.0, "disentangle": True}
+    ),
+    Preset("smile", "smile +4", {"smile": 4.0, "disentangle": False}),
+    Preset("head-turn", "head turn: PC1 +3", {"pc1": 3.0, "disentangle": False}),
+)
 
 
-def _preset(offsets: dict[str, float], disentangle: bool):
-    def set_preset():
-        keys = [d.key for d in fv.directions()]
-        return (disentangle, *[offsets.get(k, 0.0) for k in keys])
-
-    return set_preset
+def set_preset(key: str):
+    """The disentangle box and every slider as preset `key` sets them."""
+    values = by_key(PRESETS, key).values
+    return (values["disentangle"], *[values.get(k, 0.0) for k in fv.SLIDER_KEYS])
 
 
 def new_face():
@@ -176,31 +195,21 @@ def random_end():
     return secrets.randbelow(NEW_SEED_BELOW)
 
 
-def build() -> None:
-    dirs = fv.directions()
-    assert [d.key for d in dirs] == [f"pc{k}" for k in range(1, 11)] + list(fa.ATTRIBUTES), (
+def build(store: ModelStore) -> None:
+    generator, dirs = store.face_generator(), _directions(store)
+    assert tuple(d.key for d in dirs) == fv.SLIDER_KEYS, (
         "the generate() signature lists the sliders by name; keep them in step"
     )
     # The page opens showing the default face and its interpolation (computed once here, in
     # well under a second; Gradio copies the files into its cache).
-    first = fv.face_view(DEFAULT_SEED, _zeros())
-    first_path = fv.interpolation(
-        *fv.interpolation_codes(DEFAULT_SEED, DEFAULT_END_SEED, _zeros()), DEFAULT_FRAMES
-    )
+    first = fv.face_view(generator, dirs, DEFAULT_SEED, _zeros())
+    first_codes = fv.interpolation_codes(generator, dirs, DEFAULT_SEED, DEFAULT_END_SEED, _zeros())
+    first_path = fv.interpolation(generator, *first_codes, DEFAULT_FRAMES)
     ui.explanation(explanation_md())
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
             with gr.Row():
-                seed = gr.Number(
-                    DEFAULT_SEED,
-                    label="Seed",
-                    precision=None,
-                    step=1,
-                    minimum=0,
-                    maximum=fv.MAX_SEED,
-                    elem_id="latent-seed",
-                    scale=2,
-                )
+                seed = _seed_box(DEFAULT_SEED, "Seed", "latent-seed", scale=2)
                 new_button = gr.Button("New face", elem_id="latent-new", scale=1)
                 reset_button = gr.Button("Reset sliders", elem_id="latent-reset", scale=1)
             face = gr.Image(
@@ -223,8 +232,8 @@ def build() -> None:
             readout = gr.HTML(first.readout, label="read-outs", elem_id="latent-readout")
             with gr.Row():
                 preset_buttons = [
-                    gr.Button(label, size="sm", elem_id=f"latent-preset-{i}")
-                    for i, label in enumerate(PRESETS)
+                    gr.Button(p.label, size="sm", elem_id=f"latent-preset-{i}")
+                    for i, p in enumerate(PRESETS)
                 ]
             disentangle = gr.Checkbox(
                 False,
@@ -232,35 +241,11 @@ def build() -> None:
                 elem_id="latent-disentangle",
             )
         with gr.Column(scale=5, min_width=320):
-            sliders = []
-            gr.Markdown("**Named directions** (from hand-labelled faces; + = more of it)")
-            for d in dirs[len(dirs) - len(fa.ATTRIBUTES) :]:
-                sliders.append(_slider(d))
-            with gr.Accordion(
-                "Principal directions (GANSpace, unsupervised; % = share of the first "
-                "layer's variance along it)",
-                open=True,
-            ):
-                pcs = dirs[: len(dirs) - len(fa.ATTRIBUTES)]
-                half = (len(pcs) + 1) // 2
-                with gr.Row():
-                    with gr.Column(min_width=200):
-                        principal = [_slider(d) for d in pcs[:half]]
-                    with gr.Column(min_width=200):
-                        principal += [_slider(d) for d in pcs[half:]]
-            sliders = principal + sliders  # back in directions() order
+            sliders = _sliders(dirs)
 
     ui.explanation(INTERPOLATION_MD)
     with gr.Row(equal_height=True):
-        end_seed = gr.Number(
-            DEFAULT_END_SEED,
-            label="End seed",
-            precision=None,
-            step=1,
-            minimum=0,
-            maximum=fv.MAX_SEED,
-            elem_id="latent-end-seed",
-        )
+        end_seed = _seed_box(DEFAULT_END_SEED, "End seed", "latent-end-seed")
         end_random = gr.Button("Random end seed", elem_id="latent-end-random")
         frames = gr.Slider(
             fv.MIN_FRAMES,
@@ -271,6 +256,97 @@ def build() -> None:
             elem_id="latent-frames",
         )
         run = gr.Button("Interpolate", variant="primary", elem_id="latent-interpolate")
+    path_outputs = _interpolation_outputs(first_path)
+
+    # ------------------------------------------------------------------ events
+    generate_fn = ui.friendly(ui.bind(generate, store))
+    interpolate_fn = ui.friendly(ui.bind(interpolate, store))
+    face_inputs = [seed, disentangle, *sliders]
+    face_outputs = [face, readout]
+    path_inputs = [seed, end_seed, frames, disentangle, *sliders]
+    live = {"show_progress": "hidden", "trigger_mode": "always_last", **ui.SLIDER_LANE}
+    gr.on(
+        [s.input for s in sliders] + [seed.submit, disentangle.input],
+        generate_fn,
+        face_inputs,
+        face_outputs,
+        api_name="generate",
+        **live,
+    )
+    # UI plumbing: set the controls instantly (no queue), then draw through the light lane.
+    instant = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
+    redraw = {**live, "api_visibility": "private"}
+    new_button.click(
+        ui.friendly(new_face), None, [seed, *sliders], api_name="latent_new_seed", **instant
+    ).then(generate_fn, face_inputs, face_outputs, api_name="latent_new_face", **redraw)
+    reset_button.click(
+        ui.friendly(reset_sliders), None, sliders, api_name="latent_reset_sliders", **instant
+    ).then(generate_fn, face_inputs, face_outputs, api_name="latent_reset_face", **redraw)
+    for i, (button, preset) in enumerate(zip(preset_buttons, PRESETS, strict=True)):
+        button.click(
+            ui.friendly(ui.bind(set_preset, preset.key)),
+            None,
+            [disentangle, *sliders],
+            api_name=f"latent_preset_{i}",
+            **instant,
+        ).then(generate_fn, face_inputs, face_outputs, api_name=f"latent_preset_{i}_face", **redraw)
+    end_random.click(
+        ui.friendly(random_end), None, end_seed, api_name="latent_random_end", **instant
+    ).then(
+        interpolate_fn,
+        path_inputs,
+        path_outputs,
+        api_name="latent_random_end_interpolate",
+        api_visibility="private",
+        **ui.LIGHT_LANE,
+    )
+    gr.on(
+        [run.click, end_seed.submit, frames.release],
+        interpolate_fn,
+        path_inputs,
+        path_outputs,
+        api_name="interpolate",
+        **ui.LIGHT_LANE,
+    )
+
+
+def _seed_box(value: int, label: str, elem_id: str, **kwargs) -> gr.Number:
+    return gr.Number(
+        value,
+        label=label,
+        precision=None,
+        step=1,
+        minimum=0,
+        maximum=MAX_SEED,
+        elem_id=elem_id,
+        **kwargs,
+    )
+
+
+def _sliders(dirs: fv.Directions) -> list[gr.Slider]:
+    """The named directions' sliders, then the principal ones in two columns; returned in
+    the directions' (and generate()'s) order."""
+    items = list(dirs)
+    n_named = len(fa.ATTRIBUTES)
+    gr.Markdown("**Named directions** (from hand-labelled faces; + = more of it)")
+    named = [_slider(d) for d in items[len(items) - n_named :]]
+    with gr.Accordion(
+        "Principal directions (GANSpace, unsupervised; % = share of the first "
+        "layer's variance along it)",
+        open=True,
+    ):
+        pcs = items[: len(items) - n_named]
+        half = (len(pcs) + 1) // 2
+        with gr.Row():
+            with gr.Column(min_width=200):
+                principal = [_slider(d) for d in pcs[:half]]
+            with gr.Column(min_width=200):
+                principal += [_slider(d) for d in pcs[half:]]
+    return principal + named
+
+
+def _interpolation_outputs(first_path: fv.Interpolation) -> list:
+    """Both strips, the ‖z‖ plot and the GIF, showing `first_path`."""
     gr.Markdown("**lerp**: the straight line, start → end (t and ‖z‖ under each frame)")
     lerp_strip = gr.Image(
         first_path.lerp_strip,
@@ -309,61 +385,7 @@ def build() -> None:
                 buttons=["download"],
                 elem_id="latent-gif",
             )
-
-    face_inputs = [seed, disentangle, *sliders]
-    face_outputs = [face, readout]
-    live = {"show_progress": "hidden", "trigger_mode": "always_last", **ui.SLIDER_LANE}
-    gr.on(
-        [s.input for s in sliders] + [seed.submit, disentangle.input],
-        ui.friendly(generate),
-        face_inputs,
-        face_outputs,
-        api_name="generate",
-        **live,
-    )
-    # UI plumbing: set the controls instantly (no queue), then draw through the light lane.
-    instant = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
-    redraw = {**live, "api_visibility": "private"}
-    new_button.click(
-        ui.friendly(new_face), None, [seed, *sliders], api_name="latent_new_seed", **instant
-    ).then(ui.friendly(generate), face_inputs, face_outputs, api_name="latent_new_face", **redraw)
-    reset_button.click(
-        ui.friendly(reset_sliders), None, sliders, api_name="latent_reset_sliders", **instant
-    ).then(ui.friendly(generate), face_inputs, face_outputs, api_name="latent_reset_face", **redraw)
-    for i, (button, (offsets, flag)) in enumerate(
-        zip(preset_buttons, PRESETS.values(), strict=True)
-    ):
-        button.click(
-            ui.friendly(_preset(offsets, flag)),
-            None,
-            [disentangle, *sliders],
-            api_name=f"latent_preset_{i}",
-            **instant,
-        ).then(
-            ui.friendly(generate),
-            face_inputs,
-            face_outputs,
-            api_name=f"latent_preset_{i}_face",
-            **redraw,
-        )
-    end_random.click(
-        ui.friendly(random_end), None, end_seed, api_name="latent_random_end", **instant
-    ).then(
-        ui.friendly(interpolate),
-        [seed, end_seed, frames, disentangle, *sliders],
-        [lerp_strip, slerp_strip, norm_plot, gif],
-        api_name="latent_random_end_interpolate",
-        api_visibility="private",
-        **ui.LIGHT_LANE,
-    )
-    gr.on(
-        [run.click, end_seed.submit, frames.release],
-        ui.friendly(interpolate),
-        [seed, end_seed, frames, disentangle, *sliders],
-        [lerp_strip, slerp_strip, norm_plot, gif],
-        api_name="interpolate",
-        **ui.LIGHT_LANE,
-    )
+    return [lerp_strip, slerp_strip, norm_plot, gif]
 
 
 def _slider(d: fv.Direction) -> gr.Slider:

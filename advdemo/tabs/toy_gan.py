@@ -1,66 +1,45 @@
 """The "1-D GAN" tab: the G/D game on Gaussian data, trained live in the browser.
 
-Layout and wiring only: the game is advdemo.toygan, the figures advdemo.toygan_plots. Each
-browser session owns its trainer through gr.State. Play switches on a gr.Timer; each tick
-plays a few training steps and redraws. A tick is not sent while the previous one is still
-pending, and the browser's timer waits while it is busy drawing, so frames never pile up on
-a slow machine: the animation slows down instead of falling behind (a generator that pushes
-frames at a fixed rate was measured to fall minutes behind on a busy 2-core machine).
+Layout and wiring only: the game is advdemo.toygan.game, its presets toygan.presets, the
+figures toygan.plots. Each browser session owns its game (a toygan.playback.PlaybackSession)
+through gr.State. Play switches on a gr.Timer; each tick plays a few training steps and
+redraws. A tick is not sent while the previous one is still pending, and the browser's timer
+waits while it is busy drawing, so frames never pile up on a slow machine: the animation
+slows down instead of falling behind (a generator that pushes frames at a fixed rate was
+measured to fall minutes behind on a busy 2-core machine).
 Settings changed while it plays take effect at the next frame; the initial theta and the seed
 wait for Reset, unless nothing has been played yet.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-
 import gradio as gr
 
 from advdemo import ui
-from advdemo.errors import choice, whole
-from advdemo.toygan import (
-    DEFAULT_PRESET,
-    MAX_BATCH,
-    MAX_K,
-    MAX_LR,
-    MAX_RUN_STEPS,
-    MAX_SEED,
-    PRESETS,
-    ToyGanConfig,
-    ToyGanTrainer,
-    check_run_length,
-    make_config,
-    run_work,
+from advdemo.core.errors import MAX_SEED
+from advdemo.models.store import ModelStore
+from advdemo.toygan import presets
+from advdemo.toygan.game import MAX_BATCH, MAX_K, MAX_LR, MAX_RUN_STEPS, SETTING_KEYS
+from advdemo.toygan.playback import (
+    MAX_STEPS_PER_FRAME,
+    READY,
+    PlaybackSession,
+    play_through,
+    synced,
 )
-from advdemo.toygan_plots import game_figure, phase_figure, timeline_figure
+from advdemo.toygan.plots import game_figure, phase_figure, timeline_figure
 
 TITLE = "1-D GAN"
 TAB_ID = "toy-gan"
 
 STATE_TTL_S = 3600
 FRAME_SECONDS = 0.1  # at most ~10 frames/s; a busy browser gets fewer (see the module note)
-MAX_STEPS_PER_FRAME = 500
-FRAME_WORK = 3_000_000  # most sample evaluations per frame, so heavy settings stay fluid
 # Ticks, "Step once" and the API share one lane; a tick is ~30 ms of work, so a handful of
 # lanes serves a room full of students.
 GAME_LANE = {"concurrency_id": "toy_gan", "concurrency_limit": 4}
 # Play, pause and settings changes must get through at once, even while ticks queue.
 INSTANT = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
 
-SETTING_KEYS = (
-    "mu",
-    "sigma",
-    "theta0",
-    "lr_d",
-    "lr_g",
-    "optimizer",
-    "batch",
-    "k_d",
-    "g_loss",
-    "update",
-    "seed",
-)
 OPTIMIZER_CHOICES = [("SGD", "sgd"), ("Adam (β₁ = 0.5)", "adam")]
 G_LOSS_CHOICES = [
     ("non-saturating: −log D(G(z))", "non_saturating"),
@@ -119,81 +98,7 @@ current value, and the purple path is where the run actually went.
 """
 
 
-@dataclass
-class ToyGanSession:
-    """One browser session's game: the trainer and how to play it."""
-
-    trainer: ToyGanTrainer
-    started_with: ToyGanConfig  # theta0 and seed take effect only in a new trainer
-    steps_per_frame: int
-    budget: int
-    notes: list[str] = field(default_factory=list)
-    playing: bool = False
-
-
-def _playback(steps_per_frame: object, budget: object) -> tuple[int, int]:
-    return (
-        whole("steps per frame", steps_per_frame, lo=1, hi=MAX_STEPS_PER_FRAME),
-        whole("step budget", budget, lo=1, hi=MAX_RUN_STEPS),
-    )
-
-
-def _new_session(values: tuple, steps_per_frame: object, budget: object) -> ToyGanSession:
-    config, notes = make_config(**dict(zip(SETTING_KEYS, values, strict=True)))
-    spf, budget = _playback(steps_per_frame, budget)
-    return ToyGanSession(ToyGanTrainer(config), config, spf, budget, notes)
-
-
-def _synced(
-    session: ToyGanSession | None, values: tuple, steps_per_frame: object, budget: object
-) -> ToyGanSession:
-    """The session under the current controls: carried on, or fresh if nothing was played yet."""
-    if session is None or (session.trainer.steps_done == 0 and not session.playing):
-        return _new_session(values, steps_per_frame, budget)
-    config, notes = make_config(**dict(zip(SETTING_KEYS, values, strict=True)))
-    spf, budget = _playback(steps_per_frame, budget)
-    start = session.started_with
-    if (config.theta0, config.seed) != (start.theta0, start.seed):
-        notes.append("The new initial θ and seed take effect when you press Reset.")
-    with session.trainer.lock:
-        session.trainer.reconfigure(config)
-    session.steps_per_frame, session.budget, session.notes = spf, budget, notes
-    return session
-
-
-def _steps_this_frame(session: ToyGanSession) -> int:
-    """The requested steps per frame, capped so that one frame stays about 0.1 s of work."""
-    per_step = run_work(session.trainer.config, 1)
-    return max(1, min(session.steps_per_frame, FRAME_WORK // per_step))
-
-
-def _fmt(value: float) -> str:
-    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
-
-
-def _status(session: ToyGanSession, headline: str) -> str:
-    t = session.trainer
-    c = t.config
-    summary = t.summary()
-    lines = [
-        f"**{headline}** · step {t.steps_done:,} of {session.budget:,} · "
-        f"θ = {t.theta:.3f} (target μ = {c.mu:g}) · D: w = {t.w:.3f}, b = {t.b:.3f} · "
-        f"J(D) = {_fmt(t.d_loss)}, J(G) = {_fmt(t.g_loss)} · "
-        f"JS = {summary['js_divergence']:.4f} nats"
-    ]
-    capped = _steps_this_frame(session)
-    if capped < session.steps_per_frame:
-        lines.append(
-            f"At batch {c.batch} and k = {c.k_d}, playback runs {capped} steps per frame "
-            f"(not {session.steps_per_frame}) to keep the picture moving smoothly."
-        )
-    lines += session.notes
-    if t.diverged:
-        lines.append(f"⚠️ {t.diverged}")
-    return "\n\n".join(lines)
-
-
-def _frame(session: ToyGanSession, headline: str) -> tuple:
+def _frame(session: PlaybackSession, headline: str) -> tuple:
     """(state, game, phase portrait, training curves, status, numbers) for the outputs."""
     t = session.trainer
     with t.lock:
@@ -202,18 +107,14 @@ def _frame(session: ToyGanSession, headline: str) -> tuple:
             game_figure(t),
             phase_figure(t),
             timeline_figure(t),
-            _status(session, headline),
+            session.status(headline),
             t.summary(),
         )
 
 
-def _finished_headline(session: ToyGanSession) -> str | None:
-    t = session.trainer
-    if t.diverged:
-        return "Diverged"
-    if t.steps_done >= session.budget:
-        return "Step budget reached: raise it to play on, or Reset"
-    return None
+def _sync(session, controls: tuple) -> PlaybackSession:
+    """The session under the controls (settings..., steps per frame, budget)."""
+    return synced(session, controls[:-2], *controls[-2:])
 
 
 NO_CHANGE = gr.skip()
@@ -225,8 +126,8 @@ NO_CHANGE = gr.skip()
 @ui.friendly
 def play(session, *controls):
     """Start the timer from the current controls (or say why there is nothing to play)."""
-    session = _synced(session, controls[:-2], *controls[-2:])
-    finished = _finished_headline(session)
+    session = _sync(session, controls)
+    finished = session.finished()
     session.playing = finished is None
     if finished:
         return (*_frame(session, finished), gr.Timer(active=False))
@@ -238,10 +139,8 @@ def tick(session):
     """One frame while playing: a few training steps, then the figures."""
     if session is None or not session.playing:  # a tick that was in flight when Pause came
         return (NO_CHANGE,) * 6 + (gr.Timer(active=False),)
-    t = session.trainer
-    with t.lock:
-        t.run(min(_steps_this_frame(session), max(0, session.budget - t.steps_done)))
-    finished = _finished_headline(session)
+    session.advance()
+    finished = session.finished()
     if finished:
         session.playing = False
         return (*_frame(session, finished), gr.Timer(active=False))
@@ -266,47 +165,39 @@ def stop(session):
 
 @ui.friendly
 def one_step(session, *controls):
-    session = _synced(session, controls[:-2], *controls[-2:])
-    session.playing = False
-    with session.trainer.lock:
-        session.trainer.step()
-    k = session.trainer.config.k_d
-    what = "one D step and one G step" if k == 1 else f"{k} D steps and one G step"
-    headline = "Diverged" if session.trainer.diverged else f"Stepped: {what}"
+    session = _sync(session, controls)
+    headline = session.step_once()
     return (*_frame(session, headline), gr.Timer(active=False))
 
 
 @ui.friendly
 def reset(*controls):
-    session = _new_session(controls[:-2], *controls[-2:])
-    return (*_frame(session, "Ready: press ▶ Play"), gr.Timer(active=False))
+    session = PlaybackSession.start(controls[:-2], *controls[-2:])
+    return (*_frame(session, READY), gr.Timer(active=False))
 
 
 @ui.friendly
 def apply_settings(session, *controls):
     """A control changed: carry the run on under the new settings and redraw (if paused)."""
-    session = _synced(session, controls[:-2], *controls[-2:])
+    session = _sync(session, controls)
     if session.playing:  # the next tick draws the new state anyway
         with session.trainer.lock:
-            status = _status(session, "Playing")
+            status = session.status("Playing")
         return (session, NO_CHANGE, NO_CHANGE, NO_CHANGE, status, NO_CHANGE)
-    idle = "Ready: press ▶ Play" if session.trainer.steps_done == 0 else "Paused"
-    return _frame(session, _finished_headline(session) or idle)
+    return _frame(session, session.idle_headline())
 
 
 @ui.friendly
 def choose_preset(key):
     """One click on a preset: its settings fill the controls and a fresh game starts playing
     (on a projector the lecturer should not need a second click to see it move)."""
-    preset = PRESETS[choice("preset", key, list(PRESETS))]
-    values = tuple(preset.settings[k] for k in SETTING_KEYS)
-    session = _new_session(values, preset.steps_per_frame, preset.steps)
+    preset = presets.preset(key)
+    values = preset.pick(*presets.CONTROL_KEYS)
+    session = PlaybackSession.start(values[:-2], *values[-2:])
     session.playing = True
-    look_for = f"**What to look for.** {preset.look_for}"
+    look_for = f"**What to look for.** {preset.note}"
     return (
         *values,
-        preset.steps_per_frame,
-        preset.steps,
         look_for,
         *_frame(session, f"Playing preset “{preset.label}”"),
         gr.Timer(active=True),
@@ -337,25 +228,22 @@ def run_steps(
     phase portrait, the training curves, a status line and the final numbers as a dict.
     """
     values = (mu, sigma, theta0, lr_d, lr_g, optimizer, batch, k_d, g_loss, update, seed)
-    config, notes = make_config(**dict(zip(SETTING_KEYS, values, strict=True)))
-    steps = check_run_length(config, steps)
-    session = ToyGanSession(ToyGanTrainer(config), config, 1, steps, notes)
-    chunk = max(1, min(steps, 2_000_000 // run_work(config, 1)))
-    t = session.trainer
-    while t.steps_done < steps and not t.diverged:
-        progress((t.steps_done, steps), desc="training", unit="steps")
-        t.run(min(chunk, steps - t.steps_done))
-    headline = "Diverged" if t.diverged else f"Done: played {t.steps_done:,} steps"
+    session, headline = play_through(
+        values, steps, lambda done, total: progress((done, total), desc="training", unit="steps")
+    )
     return _frame(session, headline)
+
+
+def warm_up(store: ModelStore) -> None:
+    """Nothing to warm: the game is numpy, a few microseconds per step, and uses no model."""
 
 
 # --- layout ---------------------------------------------------------------------------------
 
 
-def build() -> None:
-    preset = PRESETS[DEFAULT_PRESET]
-    s = preset.settings
-    first = _new_session(tuple(s[k] for k in SETTING_KEYS), preset.steps_per_frame, preset.steps)
+def build(store: ModelStore) -> None:
+    s = presets.preset(presets.DEFAULT_PRESET)  # the controls start at its values
+    first = PlaybackSession.start(s.pick(*SETTING_KEYS), s["steps_per_frame"], s["budget"])
     # A game untouched for an hour is dropped (Play or Reset then starts afresh): sessions of
     # API users never close, and each game holds its history and noise (~0.1 MB at first).
     state = gr.State(None, time_to_live=STATE_TTL_S)
@@ -364,12 +252,12 @@ def build() -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
             preset_box = gr.Radio(
-                choices=[(p.label, key) for key, p in PRESETS.items()],
-                value=DEFAULT_PRESET,
+                choices=[(p.label, p.key) for p in presets.PRESETS],
+                value=presets.DEFAULT_PRESET,
                 label="Preset (one click loads it and plays)",
                 elem_id="toy-gan-preset",
             )
-            look_for = gr.Markdown(f"**What to look for.** {preset.look_for}")
+            look_for = gr.Markdown(f"**What to look for.** {s.note}")
             with gr.Row():
                 play_btn = gr.Button(
                     "▶ Play", variant="primary", min_width=80, elem_id="toy-gan-play"
@@ -408,12 +296,12 @@ def build() -> None:
                 steps_per_frame = gr.Slider(
                     1,
                     MAX_STEPS_PER_FRAME,
-                    preset.steps_per_frame,
+                    s["steps_per_frame"],
                     step=1,
                     label="steps per frame (10 frames per second)",
                 )
                 budget = gr.Number(
-                    preset.steps,
+                    s["budget"],
                     label="step budget (Play stops here)",
                     precision=0,
                     minimum=1,
@@ -422,9 +310,7 @@ def build() -> None:
                 run_btn = gr.Button("Run the whole budget now", elem_id="toy-gan-run")
 
         with gr.Column(scale=3):
-            status = gr.Markdown(
-                _status(first, "Ready: press ▶ Play"), label="status", elem_id="toy-gan-status"
-            )
+            status = gr.Markdown(first.status(READY), label="status", elem_id="toy-gan-status")
             with gr.Row(equal_height=False):
                 game_plot = gr.Plot(
                     game_figure(first.trainer),

@@ -1,8 +1,8 @@
 """The "Truncation" tab: trading diversity for quality by sampling codes nearer the mean.
 
-Layout and wiring only: everything shown is advdemo.face_views.truncation_view (validation,
-one forward pass per update, the measured diversity curve). Dragging psi or tau redraws the
-grid and its diversity while dragging; letting go redraws the plot as well.
+Layout and wiring only: everything shown is advdemo.faces.truncation.truncation_view
+(validation, one forward pass per update, the measured diversity curve). Dragging psi or tau
+redraws the grid and its diversity while dragging; letting go redraws the plot as well.
 """
 
 from __future__ import annotations
@@ -11,28 +11,37 @@ import secrets
 
 import gradio as gr
 
-from advdemo import face_views as fv
-from advdemo import inference, ui
+from advdemo import ui
+from advdemo.core.errors import MAX_SEED
+from advdemo.core.presets import Preset, by_key
+from advdemo.faces import truncation as ft
+from advdemo.models.store import ModelStore
 
 TITLE = "Truncation"
 TAB_ID = "truncation"
 
 DEFAULT_SEED, DEFAULT_PSI, DEFAULT_TAU = 0, 0.7, 1.0
 DEFAULT_FIRST, DEFAULT_GRID = 1000, 16
+
+
 VARIANT_CHOICES = [
     ("scale toward the mean: z·ψ", "scale"),
     ("resample every |zᵢ| > τ (BigGAN)", "resample"),
 ]
-PRESETS = {
-    # label: (variant, psi, tau)
-    "ψ = 0.7 (StyleGAN's default)": ("scale", 0.7, DEFAULT_TAU),
-    "ψ = 0: everything collapses": ("scale", 0.0, DEFAULT_TAU),
-    "ψ = 1.5: beyond the prior": ("scale", 1.5, DEFAULT_TAU),
-    "τ = 1 (BigGAN-style)": ("resample", DEFAULT_PSI, 1.0),
-}
-
-# The default grid's resample curve (the scale curve is drawn at build time).
-inference.on_warm_up(lambda: fv.diversity_curve("resample", DEFAULT_FIRST, DEFAULT_GRID))
+PRESETS = (  # element ids and api names number them in this order
+    Preset(
+        "psi07",
+        "ψ = 0.7 (StyleGAN's default)",
+        {"variant": "scale", "psi": 0.7, "tau": DEFAULT_TAU},
+    ),
+    Preset(
+        "psi0", "ψ = 0: everything collapses", {"variant": "scale", "psi": 0.0, "tau": DEFAULT_TAU}
+    ),
+    Preset(
+        "psi15", "ψ = 1.5: beyond the prior", {"variant": "scale", "psi": 1.5, "tau": DEFAULT_TAU}
+    ),
+    Preset("tau1", "τ = 1 (BigGAN-style)", {"variant": "resample", "psi": DEFAULT_PSI, "tau": 1.0}),
+)
 
 CSS = """
 #truncation-grid img { image-rendering: pixelated; }
@@ -61,75 +70,95 @@ diversity number falls; then try ψ = 1.5.
 """
 
 
-def truncation(seed: float, variant: str, psi: float, tau: float, first_seed: float, grid_size):
+def _curves(store: ModelStore) -> ft.DiversityCurves:
+    """The measured diversity curves of the store's face generator, kept once per store."""
+    return store.derived(("truncation-curves",), lambda: ft.DiversityCurves(store.face_generator()))
+
+
+def warm_up(store: ModelStore) -> None:
+    """The default grid's resample curve (the scale curve is drawn at build time)."""
+    _curves(store).curve("resample", DEFAULT_FIRST, DEFAULT_GRID)
+
+
+def truncation(
+    store: ModelStore,
+    seed: float,
+    variant: str,
+    psi: float,
+    tau: float,
+    first_seed: float,
+    grid_size,
+):
     """One seed swept over ψ (or τ) as a strip, a grid of `grid_size` seeds from `first_seed`
     at the chosen ψ (variant "scale") or τ (variant "resample"), its measured diversity, and
     the diversity-vs-ψ (or τ) plot."""
-    v = fv.truncation_view(seed, variant, psi, tau, first_seed, grid_size)
+    v = ft.truncation_view(
+        store.face_generator(),
+        seed,
+        variant,
+        psi,
+        tau,
+        first_seed,
+        grid_size,
+        curves=_curves(store),
+    )
     return v.sweep, v.grid, v.summary, v.figure
 
 
-def grid_only(seed: float, variant: str, psi: float, tau: float, first_seed: float, grid_size):
+def grid_only(
+    store: ModelStore,
+    seed: float,
+    variant: str,
+    psi: float,
+    tau: float,
+    first_seed: float,
+    grid_size,
+):
     """While a slider is dragged: only the grid and its diversity (the plot waits for release)."""
-    v = fv.truncation_grid(seed, variant, psi, tau, first_seed, grid_size)
+    v = ft.truncation_grid(
+        store.face_generator(),
+        seed,
+        variant,
+        psi,
+        tau,
+        first_seed,
+        grid_size,
+        curves=_curves(store),
+    )
     return v.grid, v.summary
 
 
 def show_active_slider(variant: str):
-    variant = fv.check_variant(variant)
+    variant = ft.check_variant(variant)
     return gr.update(visible=variant == "scale"), gr.update(visible=variant == "resample")
 
 
-def _preset(variant: str, psi: float, tau: float):
-    def set_preset():
-        return variant, psi, tau
-
-    return set_preset
+def set_preset(key: str):
+    """Variant, ψ and τ as preset `key` sets them."""
+    return by_key(PRESETS, key).pick("variant", "psi", "tau")
 
 
 def new_seeds():
     return secrets.randbelow(100_000), secrets.randbelow(100_000)
 
 
-def build() -> None:
-    first = fv.truncation_view(
-        DEFAULT_SEED, "scale", DEFAULT_PSI, DEFAULT_TAU, DEFAULT_FIRST, DEFAULT_GRID
+def build(store: ModelStore) -> None:
+    first = ft.truncation_view(
+        store.face_generator(),
+        DEFAULT_SEED,
+        "scale",
+        DEFAULT_PSI,
+        DEFAULT_TAU,
+        DEFAULT_FIRST,
+        DEFAULT_GRID,
+        curves=_curves(store),
     )
     ui.explanation(EXPLANATION)
-    with gr.Row(equal_height=True):
-        seed = gr.Number(
-            DEFAULT_SEED,
-            label="Seed for the sweep",
-            precision=None,
-            step=1,
-            minimum=0,
-            maximum=fv.MAX_SEED,
-            elem_id="truncation-seed",
-        )
-        variant = gr.Radio(
-            VARIANT_CHOICES, value="scale", label="Variant", elem_id="truncation-variant"
-        )
-        psi = gr.Slider(
-            fv.PSI_MIN,
-            fv.PSI_MAX,
-            value=DEFAULT_PSI,
-            step=0.05,
-            label="ψ (1 = no truncation)",
-            elem_id="truncation-psi",
-        )
-        tau = gr.Slider(
-            fv.TAU_MIN,
-            fv.TAU_MAX,
-            value=DEFAULT_TAU,
-            step=0.05,
-            label="τ (threshold on |zᵢ|)",
-            visible=False,
-            elem_id="truncation-tau",
-        )
+    seed, variant, psi, tau = _settings()
     with gr.Row():
         preset_buttons = [
-            gr.Button(label, size="sm", elem_id=f"truncation-preset-{i}")
-            for i, label in enumerate(PRESETS)
+            gr.Button(p.label, size="sm", elem_id=f"truncation-preset-{i}")
+            for i, p in enumerate(PRESETS)
         ]
     gr.Markdown("**One seed across ψ (or τ)**, with ‖z‖ under each face")
     sweep = gr.Image(
@@ -160,12 +189,12 @@ def build() -> None:
                     precision=None,
                     step=1,
                     minimum=0,
-                    maximum=fv.MAX_SEED,
+                    maximum=MAX_SEED,
                     elem_id="truncation-first-seed",
                 )
                 grid_size = gr.Slider(
-                    fv.MIN_GRID,
-                    fv.MAX_GRID,
+                    ft.MIN_GRID,
+                    ft.MAX_GRID,
                     value=DEFAULT_GRID,
                     step=1,
                     label="Grid: number of faces",
@@ -176,6 +205,7 @@ def build() -> None:
             summary = gr.Markdown(first.summary, label="diversity", elem_id="truncation-summary")
             plot = gr.Plot(first.figure, label="Measured diversity", elem_id="truncation-plot")
 
+    truncation_fn = ui.friendly(ui.bind(truncation, store))
     inputs = [seed, variant, psi, tau, first_seed, grid_size]
     everything = [sweep, grid, summary, plot]
     gr.on(
@@ -187,7 +217,7 @@ def build() -> None:
             first_seed.submit,
             grid_size.release,
         ],
-        ui.friendly(truncation),
+        truncation_fn,
         inputs,
         everything,
         api_name="truncation",
@@ -196,7 +226,7 @@ def build() -> None:
     )
     gr.on(
         [psi.input, tau.input],
-        ui.friendly(grid_only),
+        ui.friendly(ui.bind(grid_only, store)),
         inputs,
         [grid, summary],
         api_name="truncation_grid",
@@ -216,25 +246,60 @@ def build() -> None:
     new_button.click(
         ui.friendly(new_seeds), None, [seed, first_seed], api_name="truncation_new", **instant
     ).then(
-        ui.friendly(truncation),
+        truncation_fn,
         inputs,
         everything,
         api_name="truncation_new_draw",
         api_visibility="private",
         **ui.LIGHT_LANE,
     )
-    for button, (p_variant, p_psi, p_tau) in zip(preset_buttons, PRESETS.values(), strict=True):
+    for button, preset in zip(preset_buttons, PRESETS, strict=True):
         button.click(
-            ui.friendly(_preset(p_variant, p_psi, p_tau)),
+            ui.friendly(ui.bind(set_preset, preset.key)),
             None,
             [variant, psi, tau],
             api_name=f"truncation_preset_{button.elem_id.rsplit('-', 1)[-1]}",
             **instant,
         ).then(
-            ui.friendly(truncation),
+            truncation_fn,
             inputs,
             everything,
             api_name=f"truncation_preset_{button.elem_id.rsplit('-', 1)[-1]}_draw",
             api_visibility="private",
             **ui.LIGHT_LANE,
         )
+
+
+def _settings() -> tuple:
+    """The sweep's seed, the variant and its two sliders (ψ shown, τ hidden), in one row."""
+    with gr.Row(equal_height=True):
+        seed = gr.Number(
+            DEFAULT_SEED,
+            label="Seed for the sweep",
+            precision=None,
+            step=1,
+            minimum=0,
+            maximum=MAX_SEED,
+            elem_id="truncation-seed",
+        )
+        variant = gr.Radio(
+            VARIANT_CHOICES, value="scale", label="Variant", elem_id="truncation-variant"
+        )
+        psi = gr.Slider(
+            ft.PSI_MIN,
+            ft.PSI_MAX,
+            value=DEFAULT_PSI,
+            step=0.05,
+            label="ψ (1 = no truncation)",
+            elem_id="truncation-psi",
+        )
+        tau = gr.Slider(
+            ft.TAU_MIN,
+            ft.TAU_MAX,
+            value=DEFAULT_TAU,
+            step=0.05,
+            label="τ (threshold on |zᵢ|)",
+            visible=False,
+            elem_id="truncation-tau",
+        )
+    return seed, variant, psi, tau

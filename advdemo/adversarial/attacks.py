@@ -1,0 +1,72 @@
+"""The registry of attacks: name → `Attack` (title, the parameters it uses, targeted support and
+its run function), and `run_attack`, the one way to run any of them by name.
+
+The app's method radio and the API's `method` values ("fgsm", "pgd", "lecture") come from
+ATTACKS; adding an attack is one module with its function, a `run` adapter and an ATTACK, plus
+one line here. Each attack module follows one template (torchattacks' style): images in [0, 1]
+with normalisation inside the model, a docstring naming the paper, the norm, the arguments with
+their defaults and the input range; targeted mode flips the loss's sign; every step is clamped
+to [0, 1] and the eps ball (see advdemo.adversarial.base).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from advdemo.adversarial import fgsm, lecture, pgd
+from advdemo.adversarial.base import Attack, Model, StepCallback
+from advdemo.core.errors import InputError, choice
+
+ATTACKS: dict[str, Attack] = {a.key: a for a in (fgsm.ATTACK, pgd.ATTACK, lecture.ATTACK)}
+
+
+def get(method: object) -> Attack:
+    """The attack called `method`; InputError listing the known names otherwise."""
+    return ATTACKS[choice("method", method, list(ATTACKS))]
+
+
+def choices() -> list[tuple[str, str]]:
+    """(label, key) per attack, in registry order: the method radio's choices."""
+    return [(a.label, a.key) for a in ATTACKS.values()]
+
+
+def run_attack(
+    method: str,
+    model: Model,
+    x: Tensor,
+    y: Tensor | int,
+    *,
+    eps: float,
+    target: Tensor | int | None = None,
+    steps: int = 40,
+    alpha: float = 1 / 255,
+    lam: float = 1e-3,
+    lr: float = 1 / 255,
+    random_start: bool = True,
+    seed: int | None = 0,
+    quantize: bool = False,
+    callback: StepCallback | None = None,
+) -> Tensor:
+    """Run the attack named `method` (a key of ATTACKS) with the arguments it uses.
+
+    FGSM ignores steps, alpha, lam and lr; PGD ignores lam and lr; the λ method ignores alpha
+    and needs a target. Raises InputError for an unknown method.
+    """
+    attack = ATTACKS.get(method) if isinstance(method, str) else None
+    if attack is None:
+        raise InputError(f"Unknown attack {method!r}; known attacks: {', '.join(ATTACKS)}.")
+    return attack.run(
+        model,
+        x,
+        y,
+        eps=eps,
+        target=target,
+        steps=steps,
+        alpha=alpha,
+        lam=lam,
+        lr=lr,
+        random_start=random_start,
+        seed=seed,
+        quantize=quantize,
+        callback=callback,
+    )

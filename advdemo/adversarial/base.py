@@ -1,0 +1,233 @@
+"""What every attack shares: the `Attack` description the registry lists, the step report,
+input checks, the projection onto the eps ball and [0, 1], the loss FGSM and PGD step up, and
+the input gradient.
+
+Every attack works on images in [0, 1] (B, C, H, W): normalisation lives inside the model, so
+eps is in pixel units (8/255 = eight steps of an 8-bit image). After every step the image is
+clamped to [0, 1] and to the L∞ ball of radius eps around the original. Targeted mode is the
+sign flip of the loss (step down the loss of the target class instead of up the loss of the true
+class). Nothing here knows about Gradio.
+
+Where we quantise to 8 bits (`quantize=True`, what the app uses): inside the loop. Every image
+the model sees during the attack lies on the 8-bit grid, so the result is exactly what an 8-bit
+PNG holds and saving it changes nothing. FGSM and PGD round each iterate (with eps and the step
+size whole multiples of 1/255 their steps stay on the grid anyway; rounding removes float drift
+and snaps the random start). The λ method takes small continuous steps that rounding would undo,
+so it keeps a float copy, feeds the model that copy rounded (straight-through gradient) and
+returns the rounded image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from numbers import Integral
+from typing import Literal, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from advdemo.core.errors import InputError, finite, whole
+
+Model = Callable[[Tensor], Tensor]  # images (B, C, H, W) in [0, 1] -> logits (B, classes)
+
+MAX_EPS_K = 64  # largest budget the app accepts, in 1/255 steps
+MAX_EPS = MAX_EPS_K / 255
+MAX_STEPS = 500
+MAX_LAMBDA = 100.0
+MAX_LR = 0.5
+
+Param = Literal["eps", "step", "steps", "lam"]  # the app's knobs an attack may use
+
+
+class RunAttack(Protocol):
+    """One calling convention for every attack; each takes the arguments it uses and ignores
+    the rest (see attacks.run_attack for their meaning)."""
+
+    def __call__(
+        self,
+        model: Model,
+        x: Tensor,
+        y: Tensor | int,
+        *,
+        eps: float,
+        target: Tensor | int | None,
+        steps: int,
+        alpha: float,
+        lam: float,
+        lr: float,
+        random_start: bool,
+        seed: int | None,
+        quantize: bool,
+        callback: StepCallback | None,
+    ) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class Attack:
+    """An attack as the registry lists it.
+
+    key: its name in the API's `method` ("fgsm"); title: what it is, in a sentence ("the
+    lecture's λ method"); label: what the method radio shows; name: short, for progress bars;
+    summary: a str.format template over steps, step_k and lam for
+    plot titles; params: which of eps, step (PGD's α, the λ method's learning rate), steps and
+    lam it uses; targeted: "optional" (either mode) or "required" (always toward a target);
+    run: the attack itself, called as in attacks.run_attack.
+    """
+
+    key: str
+    title: str
+    label: str
+    name: str
+    summary: str
+    params: frozenset[Param]
+    targeted: Literal["optional", "required"]
+    run: RunAttack
+
+    def uses(self, param: Param) -> bool:
+        return param in self.params
+
+    def iterations(self, steps: int) -> int:
+        """How many steps a run reports to its callback (one for a single-step attack)."""
+        return steps if self.uses("steps") else 1
+
+    def describe(self, steps: int, step_k: int, lam: float) -> str:
+        """e.g. "PGD, 20 steps of 1/255" (plot titles)."""
+        return self.summary.format(steps=steps, step_k=step_k, lam=lam)
+
+
+@dataclass(frozen=True)
+class AttackStep:
+    """What an attack reports to its callback: the logits at iterate `iteration` (0 = start).
+
+    Iteration `steps` is the returned image. Logits are detached, fp32, (B, classes).
+    """
+
+    iteration: int
+    steps: int
+    logits: Tensor
+
+
+StepCallback = Callable[[AttackStep], None]
+
+
+@dataclass
+class ProbabilityTrace:
+    """A callback that records, for the first image of the batch, the probability of the true
+    class and of the target class at every iteration (for the plots), and passes each step on
+    to `on_step` (e.g. a progress bar)."""
+
+    true_class: int
+    target_class: int | None = None
+    on_step: StepCallback | None = None
+    iterations: list[int] = field(default_factory=list)
+    true_prob: list[float] = field(default_factory=list)
+    target_prob: list[float] = field(default_factory=list)
+    top1: list[int] = field(default_factory=list)
+
+    def __call__(self, step: AttackStep) -> None:
+        probs = step.logits[0].float().softmax(-1)
+        self.iterations.append(step.iteration)
+        self.true_prob.append(float(probs[self.true_class]))
+        if self.target_class is not None:
+            self.target_prob.append(float(probs[self.target_class]))
+        self.top1.append(int(probs.argmax()))
+        if self.on_step is not None:
+            self.on_step(step)
+
+
+def class_labels(value: Tensor | int, x: Tensor, name: str) -> Tensor:
+    """An int or a (B,) tensor of class indices -> a (B,) long tensor on x's device."""
+    if isinstance(value, Tensor):
+        labels = value.to(device=x.device, dtype=torch.long).reshape(-1)
+        if labels.numel() == 1 and x.shape[0] > 1:
+            labels = labels.expand(x.shape[0])
+    elif isinstance(value, Integral) and not isinstance(value, bool):
+        labels = torch.full((x.shape[0],), int(value), dtype=torch.long, device=x.device)
+    else:
+        raise InputError(f"{name} must be a class index or a tensor of them, got {value!r}.")
+    if labels.shape[0] != x.shape[0]:
+        raise InputError(f"{name} has {labels.shape[0]} labels for {x.shape[0]} images.")
+    return labels
+
+
+def check_images(x: Tensor) -> None:
+    """Refuse anything but a float (B, C, H, W) batch with values in [0, 1]."""
+    if not isinstance(x, Tensor) or x.dim() != 4 or not x.is_floating_point():
+        raise InputError("Attacks take a float tensor of images shaped (B, C, H, W).")
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise InputError("Attacks take images with values in [0, 1] (normalise in the model).")
+
+
+def check_eps(eps: float) -> float:
+    """eps as a float in [0, 64/255], or InputError."""
+    eps = finite("eps", eps)
+    if eps < 0:
+        raise InputError(f"eps must be at least 0, got {eps:g}.")
+    if eps > MAX_EPS + 1e-9:
+        raise InputError(f"eps must be at most {MAX_EPS_K}/255 ≈ {MAX_EPS:.3f}, got {eps:.4g}.")
+    return eps
+
+
+def check_steps(steps: int) -> int:
+    return whole("steps", steps, 1, MAX_STEPS)
+
+
+def round_in_ball(x_adv: Tensor, x: Tensor, eps: float | Tensor) -> Tensor:
+    """Round to the 8-bit grid, staying in [0, 1] and within eps of x (when such a level exists).
+
+    x itself is normally on the grid (it came from an 8-bit image); then the nearest level of
+    x_adv is always allowed. Where no level lies within eps of an off-grid x, x_adv is kept.
+    """
+    # The 1e-4 grey-level slack absorbs float32 error (≈ 2e-5 levels near 255) so on-grid
+    # bounds are not lost, while an off-grid x can overshoot the ball by at most 4e-7.
+    lo = torch.ceil((x - eps).clamp(0, 1) * 255 - 1e-4) / 255
+    hi = torch.floor((x + eps).clamp(0, 1) * 255 + 1e-4) / 255
+    rounded = torch.round(x_adv * 255) / 255
+    return torch.where(lo <= hi, torch.minimum(torch.maximum(rounded, lo), hi), x_adv)
+
+
+def project(x_adv: Tensor, x: Tensor, eps: float | Tensor, quantize: bool = False) -> Tensor:
+    """Clamp x_adv to the L∞ ball of radius eps around x and to [0, 1] (torchattacks' order),
+    then, if `quantize`, onto the 8-bit grid inside both."""
+    delta = torch.clamp(x_adv - x, min=-eps, max=eps)
+    x_adv = torch.clamp(x + delta, min=0, max=1)
+    return round_in_ball(x_adv, x, eps) if quantize else x_adv
+
+
+def attack_loss(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    """The loss FGSM and PGD step up: cross-entropy of the true class, or minus the
+    cross-entropy of the target class when targeted (mean over the batch)."""
+    if target is None:
+        return F.cross_entropy(logits, y)
+    return -F.cross_entropy(logits, target)
+
+
+def input_gradient(
+    model: Model, x: Tensor, y: Tensor | int, *, target: Tensor | int | None = None
+) -> Tensor:
+    """∇ₓ of `attack_loss` at x: the direction FGSM and PGD follow (its sign)."""
+    y_t = class_labels(y, x, "y")
+    t_t = None if target is None else class_labels(target, x, "target")
+    with torch.enable_grad():
+        x_var = x.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(attack_loss(model(x_var), y_t, t_t), x_var)
+    return grad
+
+
+def seeded_uniform(x: Tensor, seed: int | None) -> Tensor:
+    """U(−1, 1) noise shaped like x; reproducible from `seed` on every device (drawn on CPU)."""
+    if seed is None:
+        return torch.empty_like(x).uniform_(-1, 1)
+    gen = torch.Generator().manual_seed(int(seed))
+    return (torch.rand(x.shape, generator=gen) * 2 - 1).to(x.device, x.dtype)
+
+
+def report_result(
+    callback: StepCallback | None, model: Model, x_adv: Tensor, i: int, n: int
+) -> None:
+    """Report the returned image's logits (one extra forward, only when someone listens)."""
+    if callback is not None:
+        with torch.no_grad():
+            callback(AttackStep(i, n, model(x_adv).detach().float()))

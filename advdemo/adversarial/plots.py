@@ -1,0 +1,117 @@
+"""Plotly figures for the adversarial playground: confidences per iteration and the eps sweep.
+
+Pure functions of attack results (advdemo.adversarial) to plotly figures; no Gradio here.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from advdemo.adversarial.base import ProbabilityTrace
+from advdemo.adversarial.robustness import is_fooled
+from advdemo.adversarial.sweep import Sweep
+
+TRUE_COLOUR = "#1f77b4"  # blue: the class the photo shows
+TARGET_COLOUR = "#d62728"  # red: the class the attack aims at
+# Right-aligned and below the top edge: Gradio's block label covers the top-left corner.
+TITLE = {"font": {"size": 15}, "x": 0.98, "xanchor": "right", "y": 0.9, "yanchor": "top"}
+LAYOUT = {
+    "template": "plotly_white",
+    "height": 430,
+    "margin": {"l": 60, "r": 20, "t": 80, "b": 20},
+    "showlegend": True,
+    "font": {"size": 15},
+    "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
+    "yaxis": {"range": [-0.02, 1.02], "title": "probability"},
+}
+
+
+def trace_figure(
+    trace: ProbabilityTrace, labels: list[str], method_title: str, quantized: bool = True
+) -> go.Figure:
+    """True-class and target-class probability at every iteration of one attack."""
+    fig = go.Figure()
+    its = trace.iterations
+    fig.add_scatter(
+        x=its,
+        y=trace.true_prob,
+        mode="lines+markers",
+        name=f"p({labels[trace.true_class]}), the original class",
+        line={"color": TRUE_COLOUR, "width": 3},
+    )
+    if trace.target_class is not None:
+        fig.add_scatter(
+            x=its,
+            y=trace.target_prob,
+            mode="lines+markers",
+            name=f"p({labels[trace.target_class]}), the target",
+            line={"color": TARGET_COLOUR, "width": 3},
+        )
+    flipped = _first_flip(trace)
+    if flipped is not None:
+        fig.add_vline(x=flipped, line={"dash": "dot", "color": "#555"})
+        fig.add_annotation(
+            x=flipped,
+            y=0.5,
+            text=f"top-1: {labels[trace.top1[its.index(flipped)]]}",
+            showarrow=False,
+            xanchor="left",
+            xshift=4,
+            bgcolor="rgba(255,255,255,0.85)",
+        )
+    grid = "8-bit images" if quantized else "float images"
+    fig.update_layout(
+        title={"text": f"{method_title} · {grid}", **TITLE},
+        xaxis={"title": "iteration (0 = start)", "dtick": _tick(len(its))},
+        **LAYOUT,
+    )
+    return fig
+
+
+def _first_flip(trace: ProbabilityTrace) -> int | None:
+    """First iteration whose top-1 is the target (targeted) or not the true class."""
+    for it, top1 in zip(trace.iterations, trace.top1, strict=True):
+        if is_fooled(top1, trace.true_class, trace.target_class):
+            return it
+    return None
+
+
+def _tick(n: int) -> int | None:
+    return 1 if n <= 12 else None
+
+
+def sweep_figure(
+    sweeps: list[Sweep],
+    labels: list[str],
+    true_class: int,
+    target: int | None,
+    current_k: int | None = None,
+) -> go.Figure:
+    """Probability of the true and target class against eps = k/255, one line per method."""
+    fig = go.Figure()
+    for sweep in sweeps:
+        dash = "dash" if sweep.method == "fgsm" else "solid"
+        name = "FGSM" if sweep.method == "fgsm" else f"PGD-{sweep.steps}"
+        fig.add_scatter(
+            x=sweep.ks,
+            y=sweep.true_prob,
+            mode="lines+markers",
+            name=f"{name}: p({labels[true_class]})",
+            line={"color": TRUE_COLOUR, "dash": dash, "width": 3},
+        )
+        if target is not None and sweep.target_prob is not None:
+            fig.add_scatter(
+                x=sweep.ks,
+                y=sweep.target_prob,
+                mode="lines+markers",
+                name=f"{name}: p({labels[target]})",
+                line={"color": TARGET_COLOUR, "dash": dash, "width": 3},
+            )
+    if current_k is not None:
+        fig.add_vline(x=current_k, line={"dash": "dot", "color": "#555"})
+    fig.update_layout(
+        title={"text": "after the attack, at each budget ε", **TITLE},
+        xaxis={"title": "ε = k/255 (k grey levels)", "dtick": 2},
+        **LAYOUT,
+    )
+    return fig

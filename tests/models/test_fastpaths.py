@@ -1,0 +1,85 @@
+"""Fast paths: BatchNorm folding is the same function and disturbs no other thread's model."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from torch import nn
+
+from advdemo.models import fastpaths, registry
+
+
+def _randomised(name: str) -> nn.Module:
+    torch.manual_seed(0)
+    net = registry.spec(name).build().eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    return net
+
+
+@pytest.mark.parametrize("name", registry.names("classifier"))
+def test_folding_batchnorm_keeps_every_classifier_the_same_function(name):
+    """Every registered classifier architecture (random weights, random BN statistics)."""
+    net = _randomised(name)
+    folded = fastpaths.fold_batchnorm(net)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    if not any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):  # ViT: nothing to fold
+        original, copied = net.state_dict(), folded.state_dict()
+        assert original.keys() == copied.keys()
+        assert all(torch.equal(original[k], copied[k]) for k in original)
+        return
+    x = torch.rand(1, 3, 64, 64)  # convnets take any size; keeps the test fast
+    with torch.no_grad():
+        expected, got = net(x), folded(x)
+    assert (got - expected).abs().max() <= 1e-3 * expected.abs().max()
+
+
+def test_a_conv_whose_output_is_also_used_elsewhere_is_refused():
+    class Shortcut(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.bn = nn.BatchNorm2d(3).eval()
+            self.bn.running_mean.fill_(0.5)
+
+        def forward(self, x):
+            h = self.conv(x)
+            return self.bn(h) + h  # folding would change the second use of h
+
+    with pytest.raises(ValueError, match="changed the network's output"):
+        fastpaths.fold_batchnorm(Shortcut())
+
+
+def test_a_model_keeps_working_in_another_thread_while_one_is_folded():
+    """The start-up race of #18: folding used a torch.fx trace, which patches
+    nn.Module.__call__ for the whole process; a forward pass in another thread during the
+    trace failed with NameError. Folding in a loop here while another model runs."""
+    runner, folded_one = _randomised("efficientnet-lite0"), _randomised("efficientnet-lite2")
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = runner(x)
+    stop, errors, outputs = threading.Event(), [], []
+
+    def run_forward() -> None:
+        try:
+            with torch.no_grad():
+                while not stop.is_set():
+                    outputs.append(torch.equal(runner(x), expected))
+        except Exception as exc:  # the failure this test exists to catch
+            errors.append(exc)
+
+    worker = threading.Thread(target=run_forward)
+    worker.start()
+    try:
+        for _ in range(3):
+            fastpaths.fold_batchnorm(folded_one)
+    finally:
+        stop.set()
+        worker.join()
+    assert not errors, errors[0]
+    assert outputs and all(outputs)

@@ -1,0 +1,165 @@
+"""The CycleGAN tab through its public API (gradio_client) and in headless Chromium.
+
+The official generators cannot be downloaded here: the cycle is exercised with checkpoints
+in their layout and random weights (tests/translation/test_cyclegan.py makes them), put where
+an `offline_store` expects the first-use download. Those tests run the tab on that store in
+an app of its own (`offline_client`), so the session's app and its store stay untouched.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from advdemo.core import images
+from advdemo.core.errors import ModelUnavailable
+from advdemo.models import registry
+from advdemo.tabs import cyclegan as tab
+from advdemo.translation import cyclegan as cg
+from benchmarks.common import launch_local
+from tests.conftest import wait_for_new_image
+from tests.translation.test_cyclegan import junyanz_checkpoint
+
+CAT = str(images.asset("chelsea.png"))  # 451×300
+
+
+def _image(path: str) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB").copy()
+
+
+@pytest.fixture
+def offline_client(offline_store):
+    """The CycleGAN tab alone in an app built on `offline_store`, launched; its API client."""
+    with gr.Blocks(analytics_enabled=False) as demo:
+        tab.build(offline_store)
+    demo.queue(default_concurrency_limit=1)
+    url = launch_local(demo)
+    yield Client(url, analytics_enabled=False, verbose=False)
+    demo.close()
+
+
+def place(store, name: str, sd: dict) -> None:
+    torch.save(sd, store.weights_path(registry.spec(name)))
+
+
+def test_api_translates_with_the_builtin_model_and_says_there_is_no_cycle(client, store):
+    before, after, reconstruction, heat, summary = client.predict(
+        handle_file(CAT), cg.BUILTIN, 256, api_name="/translate"
+    )
+    assert _image(before).size == _image(after).size == (256, 172)
+    assert reconstruction is None and heat is None
+    assert "Ran at **256×172** (scaled from 451×300, aspect ratio kept)" in summary
+    assert "Cycle error" not in summary
+    # the PNG the API returns is G(x) of the photo at the working size, rounded to 8 bits
+    x, _ = cg.prepare(CAT, 256)
+    expected = images.to_pil(store.translator(cg.BUILTIN).translate(x))
+    diff = torch.tensor(list(_image(after).get_flattened_data()), dtype=torch.float32)
+    diff -= torch.tensor(list(expected.get_flattened_data()), dtype=torch.float32)
+    assert diff.abs().mean() < 1.0
+
+
+def test_api_keeps_the_aspect_of_odd_sizes(client, tmp_path):
+    path = tmp_path / "odd.png"
+    images.load_image(CAT).resize((333, 517)).save(path)
+    before, after, *_ = client.predict(
+        handle_file(str(path)), cg.BUILTIN, 200, api_name="/translate"
+    )
+    assert _image(before).size == _image(after).size == (128, 200)
+
+
+def test_api_returns_the_cycle_where_a_reverse_exists(offline_client, offline_store):
+    for name, seed in (("summer2winter_yosemite", 5), ("winter2summer_yosemite", 6)):
+        sd = junyanz_checkpoint(seed, running_stats=True, module_prefix=True)
+        place(offline_store, name, sd)
+    before, _, reconstruction, heat, summary = offline_client.predict(
+        handle_file(CAT), "summer2winter_yosemite", 128, api_name="/translate"
+    )
+    assert _image(reconstruction).size == _image(heat).size == _image(before).size == (128, 84)
+    assert "`summer2winter_yosemite` eager" in summary
+    assert "`winter2summer_yosemite` eager" in summary
+    assert "**Cycle error**" in summary
+    x, size = cg.prepare(CAT, 128)
+    g, f = (
+        cg.Generator(name, offline_store.translator(name))
+        for name in ("summer2winter_yosemite", "winter2summer_yosemite")
+    )
+    assert f"**{cg.translate(x, size, g, f).cycle_l1:.4f}**" in summary
+
+
+@pytest.mark.parametrize(
+    ("model", "resolution", "message"),
+    [
+        (cg.BUILTIN, "nan", "finite"),  # JSON has no NaN: sent as text, as a script might
+        (cg.BUILTIN, "-inf", "finite"),
+        (cg.BUILTIN, 5000, "maximum value 1024"),  # Gradio's slider checks its range itself
+        (cg.BUILTIN, 10, "minimum value 64"),
+        ("efficientnet-lite0", 256, "not in the list of choices"),  # Gradio checks it
+    ],
+)
+def test_api_explains_bad_settings(client, model, resolution, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(handle_file(CAT), model, resolution, api_name="/translate")
+
+
+def test_api_explains_bad_uploads_and_offline_models(offline_client, offline_store, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg at all")
+    with pytest.raises(Exception, match=r"could not be decoded|not an image"):
+        offline_client.predict(handle_file(str(broken)), cg.BUILTIN, 256, api_name="/translate")
+    with pytest.raises(Exception, match="seems to be offline"):
+        offline_client.predict(handle_file(CAT), "horse2zebra", 256, api_name="/translate")
+    assert list((offline_store.checkpoint_dir / "online").iterdir()) == []
+
+
+def test_a_download_is_announced_before_it_starts_and_a_bad_upload_before_any(offline_store):
+    """The endpoint says what it waits for (progress), and refuses a bad upload before it
+    downloads anything."""
+    seen: list[tuple[float, str]] = []
+
+    def progress(fraction, desc=None):
+        seen.append((fraction, desc))
+
+    with pytest.raises(ModelUnavailable, match="offline; the built-in models work"):
+        tab.translate(offline_store, CAT, "horse2zebra", 64, progress=progress)
+    assert seen == [(0.0, "downloading horse2zebra (official CycleGAN, online) on first use")]
+    seen.clear()
+    with pytest.raises(Exception, match="No image given"):
+        tab.translate(offline_store, None, "horse2zebra", 64, progress=progress)
+    assert seen == []
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.mark.browser
+def test_upload_a_photo_run_and_see_before_and_after(page, app_url, artifacts):
+    page.goto(app_url)
+    page.get_by_role("tab", name="CycleGAN").click()
+    page.wait_for_selector("#cg-run")
+    assert page.locator("#cg-no-reverse").is_visible()  # the built-in model has no reverse
+    assert not page.locator("#cg-reconstruction").is_visible()
+
+    page.locator("#cg-input input[type=file]").set_input_files(CAT)  # runs by itself
+    first = wait_for_new_image(page, "#cg-after img", "", timeout=120_000)
+    page.wait_for_function(
+        "document.querySelector('#cg-summary').innerText.includes('Ran at 256×172')"
+    )
+    before = page.locator("#cg-before img")
+    assert before.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [256, 172]
+
+    page.locator("#cg-resolution input[type=range]").fill("320")  # applies on Translate
+    page.wait_for_timeout(300)
+    assert page.locator("#cg-after img").get_attribute("src") == first
+    page.locator("#cg-run").click()
+    second = wait_for_new_image(page, "#cg-after img", first, timeout=120_000)
+    assert second != first
+    page.wait_for_function(
+        "document.querySelector('#cg-summary').innerText.includes('Ran at 320×212')"
+    )
+    assert page.locator("#cg-after img").evaluate("i => i.naturalWidth") == 320
+    assert page.locator("#cg-no-reverse").inner_text().startswith("No reconstruction")
+    page.screenshot(path=str(artifacts / "cyclegan.png"), full_page=True)

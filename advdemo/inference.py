@@ -643,11 +643,11 @@ def compiled(name: str, *, bf16: bool) -> Callable[[Tensor], Tensor]:
     with _compile_lock:
         fn = _compiled.get(key)
         if fn is None:
-            import torch._inductor.config as inductor_config
-
-            inductor_config.freezing = True
             model = get_model(name)
-            compiled_model = torch.compile(model, dynamic=False)
+            # Freezing as this compile's own option: inductor applies it only while compiling
+            # this model (under dynamo's compile lock), instead of setting inductor's config for
+            # every compile in the process from whichever thread gets here first.
+            compiled_model = torch.compile(model, dynamic=False, options={"freezing": True})
             use_bf16 = bf16 and device().type in ("cpu", "cuda")
 
             def fn(x: Tensor, _m=compiled_model, _bf16=use_bf16) -> Tensor:

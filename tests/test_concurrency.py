@@ -162,8 +162,12 @@ def test_a_model_runs_unaffected_while_another_gets_its_gradient_path(running, m
 )
 def test_a_model_runs_unaffected_while_another_compiles(monkeypatch):
     """torch.compile of one model (the CycleGAN warm-up's path, here the small face
-    generator) while a classifier serves requests in another thread."""
+    generator) while a classifier serves requests in another thread; inductor's config for
+    the rest of the process is left as it was (freezing is that compile's own option)."""
+    import torch._inductor.config as inductor_config
+
     monkeypatch.setattr(inference, "_compiled", {})
+    freezing = inductor_config.freezing
     work = _classify()
     generator = inference.face_generator()
     z = generator.sample_z(3, 1)
@@ -175,3 +179,4 @@ def test_a_model_runs_unaffected_while_another_compiles(monkeypatch):
         assert (fast(z) - expected).abs().max() < 1e-4
 
     _check(_run_beside(work, prepare, 1))
+    assert inductor_config.freezing == freezing

@@ -138,13 +138,14 @@ def client_loop(
         client.close()
 
 
-def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float) -> float:
+def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> float:
     """Poll the page every POLL_S until it answers 200; time.monotonic() when it did."""
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with code {proc.returncode} before serving")
+        if has_exited(proc):
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the app exited before serving; its stderr ends:\n{tail}")
         try:
             with direct.open(url + "/", timeout=5) as r:
                 if r.status == 200:
@@ -155,15 +156,21 @@ def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float) -> floa
     raise TimeoutError(f"the app did not serve within {timeout:.0f} s")
 
 
+def has_exited(proc: subprocess.Popen) -> bool:
+    """Whether the app has exited, without reaping it: until stop() reaps it, its id (and so
+    its process group's) cannot be given to another process."""
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
 def stop(proc: subprocess.Popen) -> None:
     """Stop the app and whatever it started (its own process group: compile workers too)."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # any child left in the group
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while not has_exited(proc) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):  # the leader is not reaped yet: still ours
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
 
 
@@ -221,7 +228,7 @@ def test_requests_from_the_first_second_after_start_all_succeed(tmp_path):
             start_new_session=True,  # its own process group, stopped as a whole below
         )
         try:
-            served = wait_until_serving(url, proc, START_TIMEOUT_S)
+            served = wait_until_serving(url, proc, START_TIMEOUT_S, stderr_path)
             served_at = datetime.now()
             load_end, hard_end = served + LOAD_S, served + LOAD_S + DRAIN_S
             clients = [
@@ -238,7 +245,7 @@ def test_requests_from_the_first_second_after_start_all_succeed(tmp_path):
             for t in clients:
                 t.join(timeout=max(0.0, hard_end - time.monotonic()) + 10)
             hung = [t.name for t in clients if t.is_alive()]
-            exited = proc.poll()
+            exited = has_exited(proc)
             log = stderr_path.read_text(errors="replace")  # before stopping: no shutdown noise
         finally:
             stop(proc)
@@ -248,7 +255,7 @@ def test_requests_from_the_first_second_after_start_all_succeed(tmp_path):
         f"first request {first:.1f} s after serving; {warm_up_note(log, served_at)}; "
         f"answered {sum(calls.answered.values())}: {dict(sorted(calls.answered.items()))}"
     )
-    assert exited is None, f"the app exited with code {exited} during the load"
+    assert not exited, f"the app exited during the load (code {proc.returncode})"
     assert not hung, f"clients still waiting at the hard stop: {hung}"
     assert calls.endpoints == set(SMALL_INPUTS), "SMALL_INPUTS must cover every public endpoint"
     errors, lost = list(calls.errors), list(calls.lost)

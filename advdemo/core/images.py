@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +30,8 @@ MAX_FILE_BYTES = 25 * 1024 * 1024  # the app's upload limit is lower; this guard
 
 def limit_decoding() -> None:
     """Make PIL refuse to decode more than MAX_PIXELS anywhere in this process, Gradio's own
-    preprocessing included (PIL warns above MAX_IMAGE_PIXELS and raises above twice that; the
-    app's loaders turn the warning into an error too). Called once by app.build_demo: a
+    preprocessing included (PIL warns above MAX_IMAGE_PIXELS and raises above twice that;
+    _from_path refuses the range in between from the header). Called once by app.build_demo: a
     process-wide setting is the app's decision, not a side effect of importing this module."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
@@ -111,6 +110,13 @@ def _from_array(array: np.ndarray) -> Image.Image:
     return to_rgb(Image.fromarray(data))
 
 
+def _bomb(path: Path) -> InputError:
+    return InputError(
+        f"{path.name!r} declares more than {MAX_PIXELS // 1_000_000} "
+        "megapixels; it is refused to protect the server."
+    )
+
+
 def _from_path(path: Path) -> Image.Image:
     if not path.is_file():
         raise InputError(f"No image file at {path.name!r}.")
@@ -122,19 +128,21 @@ def _from_path(path: Path) -> Image.Image:
             f"{path.name!r} is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB."
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                _check_size(*opened.size)  # from the header, before decoding any pixels
-                if getattr(opened, "is_animated", False):
-                    opened.seek(0)
-                opened.load()
-                return to_rgb(opened)
+        # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
+        # thread-safe, so two uploads at once (or Gradio's own catch_warnings in its image
+        # preprocessing) could leave another thread's filters in place for good. PIL raises
+        # above twice MAX_IMAGE_PIXELS and only warns between; the header check refuses those.
+        with Image.open(path) as opened:
+            width, height = opened.size  # from the header, before decoding any pixels
+            if width * height > MAX_PIXELS:
+                raise _bomb(path)
+            _check_size(width, height)
+            if getattr(opened, "is_animated", False):
+                opened.seek(0)
+            opened.load()
+            return to_rgb(opened)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(
-            f"{path.name!r} declares more than {MAX_PIXELS // 1_000_000} "
-            "megapixels; it is refused to protect the server."
-        ) from None
+        raise _bomb(path) from None
     except UnidentifiedImageError:
         raise InputError(
             f"{path.name!r} is not an image this app can read (PNG, JPEG, WebP, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from PIL import Image
 
 from advdemo.core import images
 from advdemo.core.errors import InputError
-from advdemo.core.images import load_image, to_pil, to_tensor
+from advdemo.core.images import MAX_PIXELS, load_image, to_pil, to_tensor
 
 
 def _png_with_declared_size(path: Path, width: int, height: int) -> Path:
@@ -89,6 +90,31 @@ def test_bad_files_are_refused_with_a_clear_message(kind, tmp_path, photo):
         load_image(str(path))  # the same through a str path, as Gradio passes it
     with pytest.raises(InputError):
         load_image({"path": str(path)})  # and as a FileData dict through the API
+
+
+def test_uploads_leave_the_process_wide_warning_filters_alone(tmp_path, monkeypatch):
+    """Uploads load in many request threads at once, and warnings.catch_warnings() swaps the
+    process's one filter list (not thread-safe: another thread's filters could stay in place
+    for good), so the loader must not touch it: PIL opens every upload under the process's own
+    filters. An image in the range PIL only warns about is still refused from its header."""
+    seen = []
+    real_open = Image.open
+
+    def recording_open(*args, **kwargs):
+        seen.append(list(warnings.filters))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", recording_open)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", MAX_PIXELS)  # as images.limit_decoding sets
+    fine = tmp_path / "fine.png"
+    Image.new("RGB", (64, 64), "blue").save(fine)
+    warned = _png_with_declared_size(tmp_path / "warned.png", 7_500, 7_000)  # 52.5 Mpixel
+    with pytest.warns(Image.DecompressionBombWarning):  # PIL's own, from Image.open
+        before = list(warnings.filters)
+        load_image(fine)
+        with pytest.raises(InputError, match="declares more than 40 megapixels"):
+            load_image(warned)
+    assert seen == [before, before]
 
 
 def test_cmyk_jpeg_is_converted(tmp_path, photo):

@@ -15,12 +15,15 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.exceptions import InvalidPathError
+from gradio.utils import get_cache_folder, get_upload_folder
 from PIL import Image
 
-from advdemo import inference
+from advdemo import images, inference
 from advdemo.errors import InputError, ModelUnavailable
 
 try:  # Hugging Face Spaces install `spaces`; on a ZeroGPU Space, spaces.GPU lends a GPU per call
@@ -200,19 +203,36 @@ def explanation(markdown: str, **kwargs: Any) -> gr.Markdown:
     return gr.Markdown(markdown, latex_delimiters=LATEX, **kwargs)
 
 
+def upload_roots() -> tuple[Path, ...]:
+    """The folders a client's file may come from: Gradio's upload folder (its cache for this
+    app's files too) and its examples cache."""
+    return (Path(get_upload_folder()), get_cache_folder())
+
+
 class ImageUpload(gr.Image):
-    """gr.Image for uploads whose preprocessing never rejects a file on its own.
+    """gr.Image for uploads whose preprocessing never rejects a file on its own, and never
+    opens a file that was not uploaded.
 
     gr.Image opens every upload with PIL before the callback runs; a corrupt or foreign file
     then fails inside Gradio with a message the user never sees. This passes the file's path
     on instead, so advdemo.images.load_image, the single door for uploads, can say what is
     wrong with it. Make it with `image_upload(...)` (file path in, no mode conversion).
+
+    Gradio 6.31 checks that a file sent by a client lies in its upload folder only when the
+    payload carries Gradio's "meta" marker; {"path": "/any/file"} without it reaches this
+    preprocess unchecked. So first of all the path must pass images.confined (resolved, inside
+    upload_roots()), and every refusal reads the same (images.NOT_AN_UPLOAD).
     (No __init__ here: Gradio reads a component's props from its __init__ signature.)
     """
 
     is_template = True  # rendered by the frontend's Image component
 
     def preprocess(self, payload: Any) -> Any:
+        if getattr(payload, "path", None) is not None:
+            try:
+                payload.path = str(images.confined(payload.path, upload_roots()))
+            except InputError as exc:
+                raise gr.Error(str(exc), title="Cannot do that") from None
         try:
             return super().preprocess(payload)
         except gr.Error:
@@ -261,6 +281,8 @@ def _plainly_wrong(block: Any, value: Any) -> bool:
 
 
 def _input_error_message(block_fn: Any, inputs: list[Any], exc: BaseException) -> str:
+    if any(isinstance(e, InvalidPathError) for e in (exc, exc.__cause__)):
+        return images.NOT_AN_UPLOAD  # Gradio's own refusal names the path: say what we say
     pairs = list(zip(block_fn.inputs, inputs, strict=False))
     culprit = next(((b, v) for b, v in pairs if _plainly_wrong(b, v)), None)
     if culprit is None:  # the value had the right shape; an upload Gradio could not open

@@ -1,0 +1,138 @@
+"""Issue #19: the launched app probed the way a client on the lecture's network could.
+
+Every test sends what an attacker would send, as raw HTTP to the app's own routes
+(/gradio_api/call/<api_name>, /gradio_api/upload, "/", "/config", /monitoring), and checks
+the answer: server files are never read as uploads, a forged header never reaches another
+visitor's page, data URLs and oversize bodies are refused before anything decodes them, every
+value's declared limit holds on the server (and nothing oversize is kept in the session), user
+text comes back escaped, usage statistics are private, and uploads are deleted after an hour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio.utils import get_upload_folder
+from PIL import Image
+
+from advdemo import cyclegan
+from advdemo.tabs import adversarial
+
+TIMEOUT = 60.0
+META = {"_type": "gradio.FileData"}  # what Gradio's own clients put in a file's "meta"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def call(app_url: str, api_name: str, data: list, **extra) -> tuple[str, object]:
+    """POST `data` to /gradio_api/call/<api_name> and read the event stream:
+    ("complete", outputs) or ("error", message)."""
+    route = f"{app_url}/gradio_api/call/{api_name}"
+    r = httpx.post(route, json={"data": data, **extra}, timeout=TIMEOUT)
+    assert r.status_code == 200, f"HTTP {r.status_code}: {r.text[:300]}"
+    event = None
+    with httpx.stream("GET", f"{route}/{r.json()['event_id']}", timeout=TIMEOUT) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                payload = json.loads(line.split(":", 1)[1].strip() or "null")
+                if event == "complete":
+                    return "complete", payload
+                return "error", payload.get("error") if isinstance(payload, dict) else payload
+    raise AssertionError(f"/{api_name}: the event stream ended without a result")
+
+
+def api_inputs(demo, api_name: str) -> list:
+    """The input components an API caller fills for `api_name`, in order."""
+    fn = next(f for f in demo.fns.values() if f.api_name == api_name)
+    return [b for b in fn.inputs if not b.skip_api]
+
+
+def valid_data(demo, api_name: str) -> list:
+    """Each input's initial value (the arithmetic's slots get a seed each, so it can run)."""
+    data = [getattr(b, "value", None) for b in api_inputs(demo, api_name)]
+    if api_name == "arithmetic":
+        data[:3] = [[1], [2], [3]]
+    return data
+
+
+def upload(app_url: str, path: Path) -> dict:
+    with open(path, "rb") as f:
+        r = httpx.post(f"{app_url}/gradio_api/upload", files={"files": f}, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text[:300]
+    return {"path": r.json()[0], "orig_name": path.name, "meta": META}
+
+
+def photo_file(path: Path, size=(48, 40), colour=(200, 30, 60)) -> Path:
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+# --------------------------------------------------------------------------- 1. server files
+
+
+@pytest.fixture
+def link_in_upload_folder(tmp_path) -> Iterator[Path]:
+    """A symbolic link inside Gradio's upload folder that leads to a photo outside it."""
+    folder = Path(get_upload_folder()) / f"advdemo-security-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    link = folder / "photo.png"
+    link.symlink_to(photo_file(tmp_path / "linked-secret.png"))
+    yield link
+    shutil.rmtree(folder)
+
+
+def test_server_files_are_never_read_as_uploads(app_url, tmp_path, link_in_upload_folder):
+    """#19.1: a path the client names is opened only if it is an upload, and every refusal
+    reads the same, so it tells nothing about the file (exists, size, kind)."""
+    secret_photo = photo_file(tmp_path / "server-secret.png")
+    notes = tmp_path / "passwd"
+    notes.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    big = tmp_path / "big-secret.bin"
+    with open(big, "wb") as f:
+        f.truncate(44 * 2**20)  # sparse: 44 MB on paper
+    upload_folder = Path(get_upload_folder())
+    climb = upload_folder / ".." / os.path.relpath(secret_photo, upload_folder.parent)
+    probes = {
+        "photo outside the upload folder": {"path": str(secret_photo)},
+        "same, url null": {"path": str(secret_photo), "url": None},
+        "same, with Gradio's meta": {"path": str(secret_photo), "meta": META},
+        "a text file": {"path": str(notes)},
+        "a 44 MB file": {"path": str(big)},
+        "a missing file": {"path": str(tmp_path / "missing.png")},
+        "a link out of the upload folder": {"path": str(link_in_upload_folder)},
+        "same, with Gradio's meta ": {"path": str(link_in_upload_folder), "meta": META},
+        "climbing out with ..": {"path": str(climb)},
+    }
+    endpoints = {
+        "translate": lambda image: [image, cyclegan.BUILTIN, 64],
+        "classify": lambda image: [image, adversarial.DEFAULT_MODEL],
+    }
+    answers = {}
+    for api_name, data in endpoints.items():
+        for label, probe in probes.items():
+            answers[f"/{api_name} {label}"] = call(app_url, api_name, data(probe))
+    served = [k for k, (kind, _) in answers.items() if kind != "error"]
+    assert not served, f"served a server file: {served}"
+    messages = {message for _, message in answers.values()}
+    assert len(messages) == 1, "refusals differ, so they tell files apart:\n" + "\n".join(
+        f"{k}: {m}" for k, (_, m) in answers.items()
+    )
+    message = messages.pop()
+    for telltale in ("secret", "passwd", "missing", "MB", "photo.png", "/tmp", "not an image"):
+        assert telltale not in message, f"the refusal names {telltale!r}: {message}"
+
+    # a real upload of the same photo still works
+    kind, outputs = call(
+        app_url, "classify", [upload(app_url, secret_photo), adversarial.DEFAULT_MODEL]
+    )
+    assert kind == "complete", outputs

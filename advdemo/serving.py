@@ -17,28 +17,66 @@ them afresh for every visitor. Gradio builds both per request: a deep copy of th
 ms of CPU here, holding the GIL, so 30 students opening the app cost the server 2-3 s during
 which other requests wait. Replayed, a gradio_client connection costs the server ~17 ms.
 
-The responses depend only on the request's address (scheme, host, proxy headers, root path,
-path and query) as long as nobody logs in, and the app's config does not change after launch.
-So a response is replayed only for a GET without a login cookie, it is keyed on all of those,
-and only complete 200 responses that set no cookie are kept (a few, least recently used
-first out). Plain ASGI: no Gradio internals are touched.
+The responses depend only on the request's address (scheme, host, the headers Gradio builds
+the root URL from, root path, path and query) as long as nobody logs in, and the app's config
+does not change after launch. So a response is replayed only for a GET without a login cookie,
+it is keyed on all of those, and only complete 200 responses that set no cookie are kept (a
+few, least recently used first out). Plain ASGI: no Gradio internals are touched.
+
+Which headers Gradio reads for the root was checked against Gradio CHECKED_GRADIO (its
+route_utils.get_request_origin: Host through the request URL, X-Forwarded-Host,
+X-Forwarded-Proto, X-Gradio-Server). A header left out of the key lets one request that
+carries it (X-Gradio-Server: http://attacker) be replayed to every visitor: issue #19. With
+another Gradio version installed, or if that function reads a header not in ROOT_HEADERS,
+CachedPages logs an error and replays nothing (every request reaches Gradio).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
+import logging
 import os
+import re
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger("advdemo.serving")
+
 PATHS = frozenset({"/", "/config", "/config/"})
-# What Gradio derives the page's root URL from, besides the scope's scheme and root_path.
-KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto")
+# What Gradio derives the page's root URL from, besides the scope's scheme and root_path
+# (Host through the request URL). Checked against this Gradio version's route_utils:
+CHECKED_GRADIO = "6.31.0"
+ROOT_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-gradio-server")
 LOGIN_COOKIE = b"access-token"  # Gradio's login cookies are access-token-<id>...
 MAX_ENTRIES = 16  # each entry is one page (~0.7 MB): bounded even if clients vary the query
+
+
+def replay_unsafe_because() -> str | None:
+    """None if the installed Gradio builds the root URL from what CachedPages keys on;
+    otherwise why the replay must stay off."""
+    import gradio
+    from gradio import route_utils
+
+    if gradio.__version__ != CHECKED_GRADIO:
+        return (
+            f"Gradio {gradio.__version__} is installed; the replay was checked against "
+            f"{CHECKED_GRADIO} only"
+        )
+    try:
+        source = inspect.getsource(route_utils.get_request_origin) + inspect.getsource(
+            route_utils.get_root_url
+        )
+    except (AttributeError, OSError, TypeError) as exc:
+        return f"Gradio's root-URL code cannot be read ({exc})"
+    read = {h.lower() for h in re.findall(r"[\"']((?:x-|forwarded)[A-Za-z0-9-]*)[\"']", source)}
+    unknown = read - {h.decode() for h in ROOT_HEADERS}
+    if unknown:
+        return f"Gradio builds the root URL from {sorted(unknown)} too, not in the replay's key"
+    return None
 
 
 class CachedPages:
@@ -48,20 +86,26 @@ class CachedPages:
         self.app = app
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
+        self.off_because = replay_unsafe_because()
+        if self.off_because:
+            log.error("page replay (advdemo.serving.CachedPages) is OFF: %s", self.off_because)
 
     def key(self, scope: dict) -> tuple | None:
         """The cache key for this request, or None if it must reach Gradio."""
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in PATHS:
             return None
-        headers = dict(scope["headers"])  # ASGI header names are lower-case bytes
-        if LOGIN_COOKIE in headers.get(b"cookie", b""):
+        if self.off_because:
+            return None
+        headers = scope["headers"]  # ASGI header names are lower-case bytes
+        if any(name == b"cookie" and LOGIN_COOKIE in value for name, value in headers):
             return None  # a logged-in page names its user
         return (
             scope["path"],
             scope.get("query_string", b""),
             scope.get("scheme", "http"),
             scope.get("root_path", ""),
-            *(headers.get(name) for name in KEY_HEADERS),
+            # every value, in order: with a header sent twice, Gradio reads the first
+            *(tuple(v for n, v in headers if n == name) for name in ROOT_HEADERS),
         )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:

@@ -22,7 +22,7 @@ import pytest
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from advdemo import cyclegan
+from advdemo import cyclegan, serving
 from advdemo.tabs import adversarial
 
 TIMEOUT = 60.0
@@ -136,3 +136,26 @@ def test_server_files_are_never_read_as_uploads(app_url, tmp_path, link_in_uploa
         app_url, "classify", [upload(app_url, secret_photo), adversarial.DEFAULT_MODEL]
     )
     assert kind == "complete", outputs
+
+
+# --------------------------------------------------------------------------- 2. page cache
+
+
+@pytest.mark.parametrize("path", ["/", "/config"])
+@pytest.mark.parametrize(
+    "header", [("x-gradio-server", "http://evil.example"), ("x-forwarded-host", "evil.example")]
+)
+def test_a_forged_root_header_never_reaches_another_visitor(app_url, path, header):
+    """#19.2: the header Gradio builds the root URL from, sent once, after enough distinct
+    addresses to push the clean copies out of the replay cache."""
+    plain = httpx.get(app_url + path, timeout=TIMEOUT)  # also builds Gradio's API info cleanly
+    assert plain.status_code == 200 and "evil.example" not in plain.text
+    for i in range(serving.MAX_ENTRIES + 1):
+        httpx.get(f"{app_url}{path}?evict={i}", timeout=TIMEOUT).raise_for_status()
+    forged = httpx.get(app_url + path, headers=dict([header]), timeout=TIMEOUT)
+    assert forged.status_code == 200
+    assert "evil.example" in forged.text  # Gradio does build the attacker's page
+    for _ in range(2):
+        again = httpx.get(app_url + path, timeout=TIMEOUT)
+        assert again.status_code == 200
+        assert "evil.example" not in again.text, "a plain visitor got the attacker's root"

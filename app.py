@@ -17,7 +17,8 @@ from starlette.middleware import Middleware
 from advdemo import checkpoints, inference, serving, ui
 from advdemo.tabs import TABS
 
-MAX_FILE_SIZE = "10mb"
+MAX_UPLOAD_MB = 10
+MAX_FILE_SIZE = f"{MAX_UPLOAD_MB}mb"  # per uploaded file; other request bodies: see below
 # Gradio keeps every session it has seen (about 0.5 MB of its own per session, measured here,
 # plus the tabs' state, e.g. a 1-D GAN game ~0.1 MB) until this many newer ones push it out;
 # its default of 10,000 could grow past a Space's memory. 2,000 covers a lecture hall
@@ -107,8 +108,18 @@ def launch_options() -> dict:
         "css": page_css(),
         "js": PAGE_JS,
         "theme": gr.themes.Soft(),
-        # "/" and "/config" replayed instead of rebuilt per visitor: see advdemo.serving
-        "app_kwargs": {"middleware": [Middleware(serving.CachedPages)]},
+        "app_kwargs": {
+            "middleware": [
+                # any request body over serving.MAX_BODY_BYTES (an upload: over one file of
+                # MAX_FILE_SIZE) refused with HTTP 413 before it is read whole
+                Middleware(
+                    serving.BodyLimit,
+                    max_upload_bytes=MAX_UPLOAD_MB * 2**20 + serving.MULTIPART_SLACK,
+                ),
+                # "/" and "/config" replayed instead of rebuilt per visitor: see advdemo.serving
+                Middleware(serving.CachedPages),
+            ]
+        },
     }
 
 

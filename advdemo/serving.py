@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import json
 import logging
 import os
 import re
@@ -43,6 +44,8 @@ import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+
+from starlette.exceptions import HTTPException
 
 log = logging.getLogger("advdemo.serving")
 
@@ -146,6 +149,86 @@ class CachedPages:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+
+# --------------------------------------------------------------------------- request bodies
+
+# Gradio's max_file_size covers the files of a multipart upload, one by one; a JSON body (an
+# API call, a queue join) is read whole, whatever its size, before anything checks its values.
+MAX_BODY_BYTES = 256 * 1024  # the largest call the app takes (3 slots × 8 codes) is ~60 kB
+MULTIPART_SLACK = 64 * 1024  # a multipart envelope around one file of max_file_size
+UPLOAD_PATH = "/gradio_api/upload"
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body too large: this route takes at most {limit} bytes.")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over `max_bytes` (uploads: `max_upload_bytes`)
+    with HTTP 413, from its Content-Length before reading it, else as soon as more than that
+    has arrived (chunked bodies). The app reads a body through receive(); once past the
+    limit, receive() raises BodyTooLarge, an HTTPException that FastAPI turns into the 413."""
+
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int = MAX_BODY_BYTES,
+        max_upload_bytes: int = 10 * 2**20 + MULTIPART_SLACK,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        upload = scope["path"].rstrip("/").endswith(UPLOAD_PATH)
+        limit = self.max_upload_bytes if upload else self.max_bytes
+        declared = [v for name, v in scope["headers"] if name == b"content-length"]
+        if any(not v.strip().isdigit() or int(v) > limit for v in declared):
+            await _answer_413(send, limit)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def noting_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, noting_send)
+        except BodyTooLarge:  # raised where nothing turned it into a response
+            if not started:
+                await _answer_413(send, limit)
+
+
+async def _answer_413(send: Any, limit: int) -> None:
+    body = json.dumps({"detail": BodyTooLarge(limit).detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 # --------------------------------------------------------------------------- atomic cache files

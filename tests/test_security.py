@@ -10,18 +10,23 @@ text comes back escaped, usage statistics are private, and uploads are deleted a
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
+import struct
+import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from gradio.utils import get_upload_folder
+from gradio.utils import _parse_file_size, get_upload_folder
 from PIL import Image
 
+import app as app_module
 from advdemo import cyclegan, serving
 from advdemo.tabs import adversarial
 
@@ -159,3 +164,82 @@ def test_a_forged_root_header_never_reaches_another_visitor(app_url, path, heade
         again = httpx.get(app_url + path, timeout=TIMEOUT)
         assert again.status_code == 200
         assert "evil.example" not in again.text, "a plain visitor got the attacker's root"
+
+
+# --------------------------------------------------------------------------- 3. data URLs, bodies
+
+
+def png_declaring(side: int) -> bytes:
+    """A real greyscale PNG of side × side black pixels: ~80 kB for 8,900² (79 Mpx)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("with_meta", [False, True])
+def test_a_data_url_is_refused_before_anything_decodes_it(app_url, with_meta):
+    """#19.3: an 8,900 × 8,900 PNG as a data URL (under the body cap) must not be decoded."""
+    url = "data:image/png;base64," + base64.b64encode(png_declaring(8900)).decode()
+    image = {"url": url, **({"meta": META} if with_meta else {})}
+    t0 = time.perf_counter()
+    kind, message = call(app_url, "classify", [image, adversarial.DEFAULT_MODEL])
+    seconds = time.perf_counter() - t0
+    assert kind == "error"
+    assert "data: URL" in message and "upload" in message, message
+    assert seconds < 3, f"took {seconds:.1f} s: something decoded it"
+
+
+def test_request_bodies_are_capped(app_url):
+    """#19.3: an oversize JSON body is refused before it is read whole, with or without a
+    Content-Length; uploads are capped at the app's upload limit."""
+    route = f"{app_url}/gradio_api/call/classify"
+    big = {"data": [None, "x" * (2 * 2**20)]}
+    assert httpx.post(route, json=big, timeout=TIMEOUT).status_code == 413
+
+    def chunked() -> Iterator[bytes]:
+        yield b'{"data": [null, "'
+        for _ in range(64):
+            yield b"x" * 32768
+        yield b'"]}'
+
+    headers = {"content-type": "application/json"}
+    r = httpx.post(route, content=chunked(), headers=headers, timeout=TIMEOUT)
+    assert r.status_code == 413
+
+    blob = os.urandom(4 * 2**20)  # three 4 MB files in one request: 12 MB in all
+    files = [("files", (f"part{i}.png", blob, "image/png")) for i in range(3)]
+    r = httpx.post(f"{app_url}/gradio_api/upload", files=files, timeout=TIMEOUT)
+    assert r.status_code == 413
+
+    def chunked_upload() -> Iterator[bytes]:  # the same without a Content-Length
+        for i in range(3):
+            yield (
+                f'--sep\r\nContent-Disposition: form-data; name="files"; filename="p{i}.png"\r\n'
+                "Content-Type: image/png\r\n\r\n"
+            ).encode()
+            yield blob + b"\r\n"
+        yield b"--sep--\r\n"
+
+    headers = {"content-type": "multipart/form-data; boundary=sep"}
+    r = httpx.post(
+        f"{app_url}/gradio_api/upload", content=chunked_upload(), headers=headers, timeout=TIMEOUT
+    )
+    assert r.status_code == 413
+
+
+def test_an_upload_just_under_the_limit_still_works(app_url, tmp_path):
+    limit = _parse_file_size(app_module.MAX_FILE_SIZE)
+    near = tmp_path / "near-limit.png"
+    near.write_bytes(os.urandom(limit - 64 * 1024))
+    r = httpx.post(
+        f"{app_url}/gradio_api/upload", files={"files": near.open("rb")}, timeout=TIMEOUT
+    )
+    assert r.status_code == 200, r.text[:300]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import json
 import logging
 import math
 import queue
@@ -298,10 +299,85 @@ def _input_error_message(block_fn: Any, inputs: list[Any], exc: BaseException) -
 
 
 # ---------------------------------------------------------------- what no input may carry
+# A component's max_length, minimum / maximum and choices are hints to the browser; Gradio 6.31
+# checks some of them only after it has stored the value in the session (a 20 MB name was kept,
+# ~20 MB per new session). Each input is checked here first, against its component's own
+# declared limits; what declares none gets these.
+DEFAULT_MAX_TEXT = 200  # characters: a text box without max_length, a dropdown's typed value
+MAX_VALUE_CHARS = 32_000  # any other value as JSON (a slot's 8 codes of 100 numbers: ~21,000)
 
 
 def _label(block: Any) -> str:
     return getattr(block, "label", None) or type(block).__name__
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number_shown(x: float) -> str:
+    """4294967295 rather than 4.29497e+09; 0.05 as 0.05; 1e+308 as that."""
+    return str(int(x)) if abs(x) < 1e16 and float(x).is_integer() else f"{x:g}"
+
+
+def _choices_shown(options: list) -> str:
+    shown = ", ".join(repr(o) for o in options[:12])
+    return shown + (f" and {len(options) - 12} more" if len(options) > 12 else "")
+
+
+def _text_refusal(block: Any, value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return f"“{_label(block)}” expects text; got {_shown(value)}."
+    if len(text := str(value)) > limit:
+        return f"“{_label(block)}” takes at most {limit} characters; got {len(text):,}."
+    return None
+
+
+def _number_refusal(block: Any, value: Any) -> str | None:
+    if value is None:
+        return None  # Gradio and the callback say what a missing number means
+    if _plainly_wrong(block, value):
+        return f"“{_label(block)}” expects a finite number; got {_shown(value)}."
+    lo, hi = getattr(block, "minimum", None), getattr(block, "maximum", None)
+    if lo is not None and value < lo:
+        return (
+            f"“{_label(block)}” must be at least {_number_shown(lo)}; got {_number_shown(value)}."
+        )
+    if hi is not None and value > hi:
+        return f"“{_label(block)}” must be at most {_number_shown(hi)}; got {_number_shown(value)}."
+    return None
+
+
+def _choice_refusal(block: Any, value: Any) -> str | None:
+    options = [v for _, v in getattr(block, "choices", None) or []]
+    many = getattr(block, "multiselect", False) or isinstance(block, gr.CheckboxGroup)
+    picks = value if many and isinstance(value, list) else [value]
+    if value is None:
+        return None
+    most = getattr(block, "max_choices", None) or len(options)
+    if many and len(picks) > most:
+        return f"“{_label(block)}” takes at most {most} choices; got {len(picks):,}."
+    if getattr(block, "allow_custom_value", False):
+        return next((r for p in picks if (r := _text_refusal(block, p, DEFAULT_MAX_TEXT))), None)
+    if any(isinstance(p, list | dict) or p not in options for p in picks):
+        return f"“{_label(block)}” must be one of {_choices_shown(options)}; got {_shown(value)}."
+    return None
+
+
+def _size_refusal(block: Any, value: Any) -> str | None:
+    try:
+        size = len(json.dumps(value))
+    except (RecursionError, TypeError, ValueError):
+        return f"“{_label(block)}” could not be read; check the value."
+    if size > MAX_VALUE_CHARS:
+        return (
+            f"“{_label(block)}” takes at most {MAX_VALUE_CHARS:,} characters (as JSON); "
+            f"got {size:,}."
+        )
+    return None
 
 
 def _has_data_url(value: Any) -> bool:
@@ -323,6 +399,11 @@ def _has_data_url(value: Any) -> bool:
 def refusal(block: Any, value: Any) -> str | None:
     """Why `value`, as a client sent it, must not reach `block`'s preprocessing; else None.
 
+    Text: at most the box's max_length characters (else DEFAULT_MAX_TEXT). Numbers: finite,
+    within the component's minimum and maximum. Checkboxes: true or false. Radio, dropdown,
+    checkbox group: one (or some) of the choices; a dropdown that allows typed values, text of
+    at most DEFAULT_MAX_TEXT characters. Anything else: at most MAX_VALUE_CHARS as JSON.
+
     Files: Gradio decodes an image given as a data: URL whole (an 8,900² PNG of 246 kB took
     6.8 s and ~1 GB) before any check of ours, and outside the upload size limit; images
     arrive as uploaded files only. (A JSON value is data, never decoded: not a file.)
@@ -332,14 +413,25 @@ def refusal(block: Any, value: Any) -> str | None:
             f"“{_label(block)}” takes an uploaded file, not a data: URL: upload the image "
             "first (with gradio_client: handle_file(path))."
         )
-    return None
+    if isinstance(block, gr.Textbox):
+        return _text_refusal(block, value, getattr(block, "max_length", None) or DEFAULT_MAX_TEXT)
+    if isinstance(block, _NUMERIC):
+        return _number_refusal(block, value)
+    if isinstance(block, gr.Checkbox):
+        ok = value is None or isinstance(value, bool)
+        return None if ok else f"“{_label(block)}” expects true or false; got {_shown(value)}."
+    if isinstance(block, gr.Radio | gr.Dropdown | gr.CheckboxGroup):
+        return _choice_refusal(block, value)
+    return _size_refusal(block, value)  # JSON, files, examples and whatever comes later
 
 
-def _first_refusal(block_fn: Any, inputs: list[Any]) -> str | None:
+def _first_refusal(block_fn: Any, inputs: list[Any], state: Any) -> str | None:
     props = getattr(block_fn, "component_prop_inputs", None) or ()
     for i, (block, value) in enumerate(zip(block_fn.inputs, inputs, strict=False)):
         if getattr(block, "stateful", False):
             continue  # gr.State: the server's own value, not the client's
+        if state is not None and block._id in state:
+            block = state[block._id]  # as this session's updates left it (e.g. new choices)
         if i in props and isinstance(value, dict):
             value = value.get("value")
         if (problem := refusal(block, value)) is not None:
@@ -361,13 +453,13 @@ def readable_input_errors(demo: gr.Blocks) -> gr.Blocks:
     original = demo.preprocess_data
 
     @functools.wraps(original)
-    async def preprocess_data(block_fn, inputs, *args, **kwargs):
-        problem = _first_refusal(block_fn, inputs)
+    async def preprocess_data(block_fn, inputs, state=None, *args, **kwargs):
+        problem = _first_refusal(block_fn, inputs, state)
         if problem is not None:
             log.info("input refused before Gradio read it: %s", problem)
             raise gr.Error(problem, title="Cannot do that")
         try:
-            return await original(block_fn, inputs, *args, **kwargs)
+            return await original(block_fn, inputs, state, *args, **kwargs)
         except gr.Error:
             raise
         except Exception as exc:

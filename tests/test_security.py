@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gradio.state_holder import SessionState
 from gradio.utils import _parse_file_size, get_upload_folder
 from PIL import Image
 
@@ -243,3 +244,70 @@ def test_an_upload_just_under_the_limit_still_works(app_url, tmp_path):
         f"{app_url}/gradio_api/upload", files={"files": near.open("rb")}, timeout=TIMEOUT
     )
     assert r.status_code == 200, r.text[:300]
+
+
+# --------------------------------------------------------------------------- 4. server-side bounds
+
+
+def _kept_beyond_a_new_session(demo, session: str) -> int:
+    """How many more characters the app keeps for `session` (its components' last values)
+    than for a session that has just begun."""
+    state = demo.server_app.state_holder.session_data.get(session)
+    if state is None:
+        return 0
+    return len(repr(state.config_values)) - len(repr(SessionState(demo).config_values))
+
+
+# (api_name, input label, bad value, what the message must name besides the label)
+BOUNDS = [
+    ("arithmetic", "Slot A (+): name", "x" * 100_000, "40 characters"),
+    ("arithmetic", "Slot B", [[0.5] * 100] * 200, "characters"),
+    ("arithmetic", "Noise seed", 2**80, "4294967295"),
+    ("attack", "attack", "y" * 100_000, "one of"),
+    ("attack", "target class", "z" * 100_000, "characters"),
+    ("translate", "Long side in pixels", 100_000, "1024"),
+    ("toy_gan", "batch size", -3, "1"),
+]
+
+
+@pytest.mark.parametrize(("api_name", "label", "value", "limit"), BOUNDS)
+def test_every_declared_limit_holds_on_the_server(app_url, demo, api_name, label, value, limit):
+    """#19.4: max_length, minimum/maximum and choices are browser hints; the server enforces
+    them, names the input and its limit, and keeps nothing of the refused value."""
+    inputs = api_inputs(demo, api_name)
+    data = valid_data(demo, api_name)
+    index = next(i for i, b in enumerate(inputs) if (b.label or "").startswith(label))
+    data[index] = value
+    session = f"advdemo-security-{uuid.uuid4().hex}"
+    kind, message = call(app_url, api_name, data, session_hash=session)
+    assert kind == "error", f"{label} = {str(value)[:40]}… was accepted"
+    assert label in message and limit in message, message
+    assert len(message) < 600, f"the message echoes the value ({len(message)} characters)"
+    assert _kept_beyond_a_new_session(demo, session) < 5_000, "the session keeps the value"
+
+
+def test_the_check_reads_each_components_own_limits():
+    """ui.refusal on kinds of components the app may use later."""
+    import gradio as gr
+
+    from advdemo.ui import DEFAULT_MAX_TEXT, MAX_VALUE_CHARS, refusal
+
+    cases = [
+        (gr.Textbox(label="t", max_length=5), "12345", "123456"),
+        (gr.Textbox(label="t"), "x" * DEFAULT_MAX_TEXT, "x" * (DEFAULT_MAX_TEXT + 1)),
+        (gr.Number(label="n", minimum=-1, maximum=1), 0.5, 1.5),
+        (gr.Slider(0, 10, label="s"), 10, float("nan")),
+        (gr.Checkbox(label="c"), True, "yes"),
+        (gr.Radio(["a", "b"], label="r"), "b", "c"),
+        (gr.Dropdown(["a", "b"], multiselect=True, label="d"), ["a", "b"], ["a", "a", "b"]),
+        (gr.Dropdown(["a", "b"], multiselect=True, label="d"), ["a"], [["a"]]),
+        (gr.Dropdown(["a"], allow_custom_value=True, label="d"), "typed", "x" * 201),
+        (gr.CheckboxGroup(["a", "b"], label="g"), ["b"], ["z"]),
+        (gr.JSON(label="j"), [1] * 100, [1] * MAX_VALUE_CHARS),
+        (gr.File(label="f"), {"path": "/tmp/gradio/x/a.png"}, {"path": "a" * MAX_VALUE_CHARS}),
+        (gr.Image(label="i"), None, {"path": "p", "url": "DATA:image/png;base64,AAAA"}),
+    ]
+    for component, fine, refused in cases:
+        assert refusal(component, fine) is None, (component, fine)
+        message = refusal(component, refused)
+        assert message and message.startswith(f"“{component.label}”"), (component, refused)

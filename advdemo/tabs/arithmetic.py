@@ -409,7 +409,12 @@ def build() -> None:
             )
             with gr.Row():
                 noise_seed = gr.Number(
-                    value=0, label="Noise seed", precision=0, minimum=0, elem_id="arith-noise-seed"
+                    value=0,
+                    label="Noise seed",
+                    precision=0,
+                    minimum=0,
+                    maximum=ar.MAX_SEED,
+                    elem_id="arith-noise-seed",
                 )
                 normalise = gr.Checkbox(
                     value=False, label="rescale results to ‖z‖ = 10", elem_id="arith-normalise"

@@ -311,3 +311,18 @@ def test_the_check_reads_each_components_own_limits():
         assert refusal(component, fine) is None, (component, fine)
         message = refusal(component, refused)
         assert message and message.startswith(f"“{component.label}”"), (component, refused)
+
+
+# --------------------------------------------------------------------------- 5. escaping
+
+
+def test_user_text_is_escaped_where_it_is_rendered(app_url, demo):
+    data = valid_data(demo, "arithmetic")
+    names = ["<img src=x onerror=alert(1)>", "[a](javascript:alert(1))", "a & <b>"]
+    data[-3:] = names
+    kind, outputs = call(app_url, "arithmetic", data)
+    assert kind == "complete", outputs
+    summary = outputs[3]
+    assert "<img" not in summary and "<b>" not in summary, summary
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in summary, summary
+    assert "](javascript" not in summary, summary

@@ -10,6 +10,7 @@ only the slot's picks and their average, in one batch (about the cost of one fac
 from __future__ import annotations
 
 import logging
+import re
 
 import gradio as gr
 import torch
@@ -157,7 +158,18 @@ def _clean_name(name: object, slot: str) -> str:
     return text or f"slot {slot}"
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+
+
+def _literal(text: str) -> str:
+    """User text shown as typed inside Markdown: its markup characters backslash-escaped,
+    then HTML's as entities (a name such as <img src=x onerror=...> stays text)."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _summary(arith: ar.Arithmetic, names: tuple[str, str, str]) -> str:
+    names = tuple(_literal(n) for n in names)  # typed by users: text, never markup
     norms = ar.norms_summary(arith)
     k = [p.shape[0] for p in arith.picks]
     singles = ", ".join(f"{v:.1f}" for v in norms["singles"])

@@ -24,6 +24,9 @@ MAX_FILE_SIZE = f"{MAX_UPLOAD_MB}mb"  # per uploaded file; other request bodies:
 # its default of 10,000 could grow past a Space's memory. 2,000 covers a lecture hall
 # reloading many times over, and bounds that memory at roughly 1.3 GB.
 MAX_SESSIONS = 2000
+# Gradio serves every user's request counts and timings at /monitoring/summary to anyone,
+# unless told not to: off unless the operator sets ADVDEMO_MONITORING=1.
+MONITORING_ENV = "ADVDEMO_MONITORING"
 
 HEADER = """
 # advdemo: adversarial examples and GANs, hands on
@@ -102,6 +105,7 @@ def page_css() -> str:
 def launch_options() -> dict:
     """What launch() needs besides host and port; the tests launch with the same."""
     return {
+        "enable_monitoring": os.environ.get(MONITORING_ENV, "") == "1",
         "max_file_size": MAX_FILE_SIZE,
         "state_session_capacity": MAX_SESSIONS,
         "ssr_mode": False,

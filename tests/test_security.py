@@ -326,3 +326,19 @@ def test_user_text_is_escaped_where_it_is_rendered(app_url, demo):
     assert "<img" not in summary and "<b>" not in summary, summary
     assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in summary, summary
     assert "](javascript" not in summary, summary
+
+
+# --------------------------------------------------------------------------- 6. monitoring
+
+
+def test_usage_statistics_are_not_public(app_url):
+    for path in ("/monitoring/summary", "/monitoring", "/gradio_api/monitoring/summary"):
+        r = httpx.get(app_url + path, timeout=TIMEOUT)
+        assert r.status_code in (403, 404), f"{path}: HTTP {r.status_code} {r.text[:200]}"
+
+
+def test_an_operator_can_turn_monitoring_on(monkeypatch):
+    monkeypatch.delenv("ADVDEMO_MONITORING", raising=False)
+    assert app_module.launch_options()["enable_monitoring"] is False
+    monkeypatch.setenv("ADVDEMO_MONITORING", "1")
+    assert app_module.launch_options()["enable_monitoring"] is True

@@ -24,6 +24,10 @@ MAX_FILE_SIZE = f"{MAX_UPLOAD_MB}mb"  # per uploaded file; other request bodies:
 # its default of 10,000 could grow past a Space's memory. 2,000 covers a lecture hall
 # reloading many times over, and bounds that memory at roughly 1.3 GB.
 MAX_SESSIONS = 2000
+# What Gradio stores in its temp folder (uploads, output images) is deleted once it is an hour
+# old, checked every ten minutes; the rest when the server stops. (Examples and the initial
+# pictures of the page are Gradio's keep_in_cache and stay.)
+DELETE_CACHE = (600, 3600)  # (frequency, age) in seconds
 # Gradio serves every user's request counts and timings at /monitoring/summary to anyone,
 # unless told not to: off unless the operator sets ADVDEMO_MONITORING=1.
 MONITORING_ENV = "ADVDEMO_MONITORING"
@@ -80,7 +84,11 @@ def list_models() -> list[dict]:
 def build_demo() -> gr.Blocks:
     """Build the whole app. Tests call this too, then launch it on a free port."""
     serving.atomic_cache_writes()  # identical outputs for many users: see advdemo.serving
-    with gr.Blocks(title="advdemo: adversarial examples and GANs", analytics_enabled=False) as demo:
+    with gr.Blocks(
+        title="advdemo: adversarial examples and GANs",
+        analytics_enabled=False,
+        delete_cache=DELETE_CACHE,
+    ) as demo:
         with gr.Row(elem_id="advdemo-header"):
             gr.Markdown(HEADER, elem_classes="lecture-hide")
             lecture = gr.Button("Lecture mode: large text", elem_id="lecture-toggle", size="sm")

@@ -19,10 +19,13 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from gradio import route_utils
 from gradio.state_holder import SessionState
 from gradio.utils import _parse_file_size, get_upload_folder
 from PIL import Image
@@ -342,3 +345,30 @@ def test_an_operator_can_turn_monitoring_on(monkeypatch):
     assert app_module.launch_options()["enable_monitoring"] is False
     monkeypatch.setenv("ADVDEMO_MONITORING", "1")
     assert app_module.launch_options()["enable_monitoring"] is True
+
+
+# --------------------------------------------------------------------------- 7. old uploads
+
+
+def test_uploads_are_deleted_after_an_hour(app_url, demo, tmp_path, monkeypatch):
+    """#19.7: the launched app deletes what it stores (uploads, outputs) once an hour old."""
+    assert demo.delete_cache is not None, "the app never deletes uploads and outputs"
+    frequency, age = demo.delete_cache
+    assert age == 3600 and frequency <= 600
+    mine = upload(app_url, photo_file(tmp_path / f"{uuid.uuid4().hex}.png"))["path"]
+    assert mine in demo.upload_file_set, "the upload is not among the files the app deletes"
+
+    # Gradio's own sweep, as the schedule runs it, over this test's upload only (other
+    # tests' files stay), once with the clock as it is and once an hour later.
+    only = SimpleNamespace(blocks={}, temp_file_sets=[{mine}])
+    route_utils.delete_files_created_by_app(only, age)
+    assert Path(mine).exists(), "a fresh upload was deleted"
+
+    class HourLater(route_utils.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return super().now(tz) + timedelta(seconds=age + 1)
+
+    monkeypatch.setattr(route_utils, "datetime", HourLater)
+    route_utils.delete_files_created_by_app(only, age)
+    assert not Path(mine).exists(), "an hour-old upload was kept"

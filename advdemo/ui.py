@@ -322,8 +322,9 @@ def _number_shown(x: float) -> str:
 
 
 def _choices_shown(options: list) -> str:
-    shown = ", ".join(repr(o) for o in options[:12])
-    return shown + (f" and {len(options) - 12} more" if len(options) > 12 else "")
+    if len(options) <= 12:
+        return repr(options)
+    return "[" + ", ".join(repr(o) for o in options[:12]) + f", … ({len(options) - 12} more)]"
 
 
 def _text_refusal(block: Any, value: Any, limit: int) -> str | None:
@@ -339,15 +340,16 @@ def _text_refusal(block: Any, value: Any, limit: int) -> str | None:
 def _number_refusal(block: Any, value: Any) -> str | None:
     if value is None:
         return None  # Gradio and the callback say what a missing number means
-    if _plainly_wrong(block, value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return f"“{_label(block)}” expects a finite number; got {_shown(value)}."
+    # in Gradio's words; NaN compares false and goes on to the callback, which names it
     lo, hi = getattr(block, "minimum", None), getattr(block, "maximum", None)
     if lo is not None and value < lo:
-        return (
-            f"“{_label(block)}” must be at least {_number_shown(lo)}; got {_number_shown(value)}."
-        )
+        shown, limit = _number_shown(value), _number_shown(lo)
+        return f"“{_label(block)}”: {shown} is less than minimum value {limit}."
     if hi is not None and value > hi:
-        return f"“{_label(block)}” must be at most {_number_shown(hi)}; got {_number_shown(value)}."
+        shown, limit = _number_shown(value), _number_shown(hi)
+        return f"“{_label(block)}”: {shown} is greater than maximum value {limit}."
     return None
 
 
@@ -363,7 +365,10 @@ def _choice_refusal(block: Any, value: Any) -> str | None:
     if getattr(block, "allow_custom_value", False):
         return next((r for p in picks if (r := _text_refusal(block, p, DEFAULT_MAX_TEXT))), None)
     if any(isinstance(p, list | dict) or p not in options for p in picks):
-        return f"“{_label(block)}” must be one of {_choices_shown(options)}; got {_shown(value)}."
+        shown = _shown(value)
+        return (
+            f"“{_label(block)}”: {shown} is not in the list of choices: {_choices_shown(options)}."
+        )
     return None
 
 
@@ -399,10 +404,11 @@ def _has_data_url(value: Any) -> bool:
 def refusal(block: Any, value: Any) -> str | None:
     """Why `value`, as a client sent it, must not reach `block`'s preprocessing; else None.
 
-    Text: at most the box's max_length characters (else DEFAULT_MAX_TEXT). Numbers: finite,
-    within the component's minimum and maximum. Checkboxes: true or false. Radio, dropdown,
-    checkbox group: one (or some) of the choices; a dropdown that allows typed values, text of
-    at most DEFAULT_MAX_TEXT characters. Anything else: at most MAX_VALUE_CHARS as JSON.
+    Text: at most the box's max_length characters (else DEFAULT_MAX_TEXT). Numbers: numbers,
+    within the component's minimum and maximum (NaN goes on: the callbacks name it).
+    Checkboxes: true or false. Radio, dropdown, checkbox group: one (or some) of the choices;
+    a dropdown that allows typed values, text of at most DEFAULT_MAX_TEXT characters.
+    Anything else: at most MAX_VALUE_CHARS as JSON.
 
     Files: Gradio decodes an image given as a data: URL whole (an 8,900² PNG of 246 kB took
     6.8 s and ~1 GB) before any check of ours, and outside the upload size limit; images

@@ -317,8 +317,12 @@ def _shown(value: Any) -> str:
 
 
 def _number_shown(x: float) -> str:
-    """4294967295 rather than 4.29497e+09; 0.05 as 0.05; 1e+308 as that."""
-    return str(int(x)) if abs(x) < 1e16 and float(x).is_integer() else f"{x:g}"
+    """4294967295 rather than 4.29497e+09; 0.05 as 0.05; 1e+308 and 10**400 shortened."""
+    if isinstance(x, int):  # JSON integers can be too large for a float
+        digits = str(abs(x))
+        short = digits if len(digits) <= 20 else f"{digits[0]}.{digits[1:6]}e+{len(digits) - 1}"
+        return ("-" if x < 0 else "") + short
+    return str(int(x)) if abs(x) < 1e16 and x.is_integer() else f"{x:g}"
 
 
 def _choices_shown(options: list) -> str:
@@ -460,7 +464,11 @@ def readable_input_errors(demo: gr.Blocks) -> gr.Blocks:
 
     @functools.wraps(original)
     async def preprocess_data(block_fn, inputs, state=None, *args, **kwargs):
-        problem = _first_refusal(block_fn, inputs, state)
+        try:
+            problem = _first_refusal(block_fn, inputs, state)
+        except Exception:  # a value this check did not foresee must still get an answer
+            log.exception("checking the inputs failed")
+            problem = "One of the inputs could not be read; check the values."
         if problem is not None:
             log.info("input refused before Gradio read it: %s", problem)
             raise gr.Error(problem, title="Cannot do that")

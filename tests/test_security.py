@@ -299,6 +299,7 @@ def test_the_check_reads_each_components_own_limits():
         (gr.Textbox(label="t", max_length=5), "12345", "123456"),
         (gr.Textbox(label="t"), "x" * DEFAULT_MAX_TEXT, "x" * (DEFAULT_MAX_TEXT + 1)),
         (gr.Number(label="n", minimum=-1, maximum=1), 0.5, 1.5),
+        (gr.Number(label="n", minimum=-1, maximum=1), 1, -(10**400)),
         (gr.Slider(0, 10, label="s"), 10, float("inf")),
         (gr.Slider(0, 10, label="s"), 0, "abc"),
         (gr.Checkbox(label="c"), True, "yes"),

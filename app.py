@@ -21,12 +21,20 @@ from advdemo.models.store import ModelStore
 from advdemo.tabs import TABS
 from advdemo.ui import serving
 
-MAX_FILE_SIZE = "10mb"
+MAX_UPLOAD_MB = 10
+MAX_FILE_SIZE = f"{MAX_UPLOAD_MB}mb"  # per uploaded file; other request bodies: see below
 # Gradio keeps every session it has seen (about 0.5 MB of its own per session, measured here,
 # plus the tabs' state, e.g. a 1-D GAN game ~0.1 MB) until this many newer ones push it out;
 # its default of 10,000 could grow past a Space's memory. 2,000 covers a lecture hall
 # reloading many times over, and bounds that memory at roughly 1.3 GB.
 MAX_SESSIONS = 2000
+# What Gradio stores in its temp folder (uploads, output images) is deleted once it is an hour
+# old, checked every ten minutes; the rest when the server stops. (Examples and the initial
+# pictures of the page are Gradio's keep_in_cache and stay.)
+DELETE_CACHE = (600, 3600)  # (frequency, age) in seconds
+# Gradio serves every user's request counts and timings at /monitoring/summary to anyone,
+# unless told not to: off unless the operator sets ADVDEMO_MONITORING=1.
+MONITORING_ENV = "ADVDEMO_MONITORING"
 
 HEADER = """
 # advdemo: adversarial examples and GANs, hands on
@@ -81,7 +89,11 @@ def build_demo(store: ModelStore) -> gr.Blocks:
     """Build the whole app on `store`. Tests call this too, then launch it on a free port."""
     images.limit_decoding()  # Gradio decodes some images before our checks: see core.images
     serving.atomic_cache_writes()  # identical outputs for many users: see advdemo.serving
-    with gr.Blocks(title="advdemo: adversarial examples and GANs", analytics_enabled=False) as demo:
+    with gr.Blocks(
+        title="advdemo: adversarial examples and GANs",
+        analytics_enabled=False,
+        delete_cache=DELETE_CACHE,
+    ) as demo:
         with gr.Row(elem_id="advdemo-header"):
             gr.Markdown(HEADER, elem_classes="lecture-hide")
             lecture = gr.Button("Lecture mode: large text", elem_id="lecture-toggle", size="sm")
@@ -106,14 +118,25 @@ def page_css() -> str:
 def launch_options() -> dict:
     """What launch() needs besides host and port; the tests launch with the same."""
     return {
+        "enable_monitoring": os.environ.get(MONITORING_ENV, "") == "1",
         "max_file_size": MAX_FILE_SIZE,
         "state_session_capacity": MAX_SESSIONS,
         "ssr_mode": False,
         "css": page_css(),
         "js": PAGE_JS,
         "theme": gr.themes.Soft(),
-        # "/" and "/config" replayed instead of rebuilt per visitor: see advdemo.serving
-        "app_kwargs": {"middleware": [Middleware(serving.CachedPages)]},
+        "app_kwargs": {
+            "middleware": [
+                # any request body over serving.MAX_BODY_BYTES (an upload: over one file of
+                # MAX_FILE_SIZE) refused with HTTP 413 before it is read whole
+                Middleware(
+                    serving.BodyLimit,
+                    max_upload_bytes=MAX_UPLOAD_MB * 2**20 + serving.MULTIPART_SLACK,
+                ),
+                # "/" and "/config" replayed instead of rebuilt per visitor: see advdemo.serving
+                Middleware(serving.CachedPages),
+            ]
+        },
     }
 
 

@@ -4,12 +4,17 @@
 orientation applied, every PIL mode converted to RGB (alpha composited on white), animated
 images reduced to their first frame, size limits and the decompression-bomb guard enforced.
 Whatever cannot be used raises advdemo.errors.InputError with a message a user can act on.
+
+A path that came from a client is trusted only after `confined` has checked that it names a
+file inside the folders uploads live in (the UI's upload component does that before anything
+opens the file); load_image itself takes paths from trusted code (assets, tests, that check).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +31,13 @@ MIN_SIDE = 16  # smaller than this there is nothing to classify or translate
 MAX_SIDE = 8192
 MAX_PIXELS = 40_000_000  # about 6300×6300: well above any photo a lecture needs
 MAX_FILE_BYTES = 25 * 1024 * 1024  # the app's upload limit is lower; this guards the API too
+
+# One answer for every path a client may not use (outside the upload folders, a link leading
+# out, missing, not a regular file), so that it tells nothing about files on the server.
+NOT_AN_UPLOAD = (
+    "This image is not among the uploads on the server (uploads are kept for an hour): "
+    "please upload it again."
+)
 
 
 def limit_decoding() -> None:
@@ -156,10 +168,30 @@ def _from_path(path: Path) -> Image.Image:
         ) from None
 
 
+def confined(path: object, roots: Iterable[str | os.PathLike]) -> Path:
+    """`path` fully resolved, if it names a regular file inside one of `roots`.
+
+    Both sides are resolved first, so neither ".." nor a symbolic link leads out of a root.
+    Anything else raises InputError(NOT_AN_UPLOAD): the same message whatever the reason.
+    """
+    if isinstance(path, str | os.PathLike) and str(path):
+        try:
+            resolved = Path(path).resolve(strict=True)
+            if resolved.is_file() and any(
+                resolved.is_relative_to(Path(root).resolve()) for root in roots
+            ):
+                return resolved
+        except (OSError, RuntimeError, ValueError):  # missing, a link loop, a NUL byte...
+            pass
+    raise InputError(NOT_AN_UPLOAD)
+
+
 def load_image(source: object) -> Image.Image:
     """Any upload (path, PIL image, numpy array) -> a validated RGB PIL image.
 
-    Raises InputError, with a message meant for the user, for anything unusable.
+    Raises InputError, with a message meant for the user, for anything unusable. A path is
+    opened as given: one from a client must have passed `confined` first. (A dict such as
+    Gradio's FileData is refused: its path would not have been checked.)
     """
     if source is None:
         raise InputError("No image given: upload a photo or pick an example first.")
@@ -170,8 +202,6 @@ def load_image(source: object) -> Image.Image:
         return to_rgb(source)
     if isinstance(source, np.ndarray):
         return _from_array(source)
-    if isinstance(source, dict) and "path" in source:  # a gradio FileData passed through the API
-        return _from_path(Path(source["path"]))
     raise InputError(f"Expected an image, got {type(source).__name__}.")
 
 

@@ -14,6 +14,7 @@ found by inversion).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -447,8 +448,20 @@ def norms_summary(arith: Arithmetic) -> dict[str, float | list[float]]:
     }
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+
+
+def literal(text: str) -> str:
+    """User text shown as typed inside Markdown: its markup characters backslash-escaped,
+    then HTML's as entities (a name such as <img src=x onerror=...> stays text)."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def summary_markdown(arith: Arithmetic, names: Sequence[str]) -> str:
-    """What the result's numbers say, in Markdown; `names` label the slots A, B, C."""
+    """What the result's numbers say, in Markdown; `names` label the slots A, B, C (typed by
+    users: shown as text, never as markup)."""
+    names = [literal(n) for n in names]
     norms = norms_summary(arith)
     k = [p.shape[0] for p in arith.picks]
     singles = ", ".join(f"{v:.1f}" for v in norms["singles"])

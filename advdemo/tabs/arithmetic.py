@@ -94,9 +94,6 @@ PSNR says how near that is.
 """
 
 
-# --------------------------------------------------------------------------- helpers
-
-
 def warm_up(store: ModelStore) -> None:
     """Nothing to prepare: the face generator is warmed with every model, and a click decodes
     only its own few faces; the gallery is drawn at build time."""
@@ -455,7 +452,12 @@ def _controls() -> tuple:
     )
     with gr.Row():
         noise_seed = gr.Number(
-            value=0, label="Noise seed", precision=0, minimum=0, elem_id="arith-noise-seed"
+            value=0,
+            label="Noise seed",
+            precision=0,
+            minimum=0,
+            maximum=MAX_SEED,
+            elem_id="arith-noise-seed",
         )
         normalise = gr.Checkbox(
             value=False, label="rescale results to ‖z‖ = 10", elem_id="arith-normalise"

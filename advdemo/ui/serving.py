@@ -17,28 +17,69 @@ them afresh for every visitor. Gradio builds both per request: a deep copy of th
 ms of CPU here, holding the GIL, so 30 students opening the app cost the server 2-3 s during
 which other requests wait. Replayed, a gradio_client connection costs the server ~17 ms.
 
-The responses depend only on the request's address (scheme, host, proxy headers, root path,
-path and query) as long as nobody logs in, and the app's config does not change after launch.
-So a response is replayed only for a GET without a login cookie, it is keyed on all of those,
-and only complete 200 responses that set no cookie are kept (a few, least recently used
-first out). Plain ASGI: no Gradio internals are touched.
+The responses depend only on the request's address (scheme, host, the headers Gradio builds
+the root URL from, root path, path and query) as long as nobody logs in, and the app's config
+does not change after launch. So a response is replayed only for a GET without a login cookie,
+it is keyed on all of those, and only complete 200 responses that set no cookie are kept (a
+few, least recently used first out). Plain ASGI: no Gradio internals are touched.
+
+Which headers Gradio reads for the root was checked against Gradio CHECKED_GRADIO (its
+route_utils.get_request_origin: Host through the request URL, X-Forwarded-Host,
+X-Forwarded-Proto, X-Gradio-Server). A header left out of the key lets one request that
+carries it (X-Gradio-Server: http://attacker) be replayed to every visitor: issue #19. With
+another Gradio version installed, or if that function reads a header not in ROOT_HEADERS,
+CachedPages logs an error and replays nothing (every request reaches Gradio).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
+import json
+import logging
 import os
+import re
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger("advdemo.serving")
+
 PATHS = frozenset({"/", "/config", "/config/"})
-# What Gradio derives the page's root URL from, besides the scope's scheme and root_path.
-KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto")
+# What Gradio derives the page's root URL from, besides the scope's scheme and root_path
+# (Host through the request URL). Checked against this Gradio version's route_utils:
+CHECKED_GRADIO = "6.31.0"
+ROOT_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-gradio-server")
 LOGIN_COOKIE = b"access-token"  # Gradio's login cookies are access-token-<id>...
 MAX_ENTRIES = 16  # each entry is one page (~0.7 MB): bounded even if clients vary the query
+
+
+def replay_unsafe_because() -> str | None:
+    """None if the installed Gradio builds the root URL from what CachedPages keys on;
+    otherwise why the replay must stay off."""
+    import gradio
+    from gradio import route_utils
+
+    if gradio.__version__ != CHECKED_GRADIO:
+        return (
+            f"Gradio {gradio.__version__} is installed; the replay was checked against "
+            f"{CHECKED_GRADIO} only"
+        )
+    try:
+        source = inspect.getsource(route_utils.get_request_origin) + inspect.getsource(
+            route_utils.get_root_url
+        )
+    except (AttributeError, OSError, TypeError) as exc:
+        return f"Gradio's root-URL code cannot be read ({exc})"
+    read = {h.lower() for h in re.findall(r"[\"']((?:x-|forwarded)[A-Za-z0-9-]*)[\"']", source)}
+    unknown = read - {h.decode() for h in ROOT_HEADERS}
+    if unknown:
+        return f"Gradio builds the root URL from {sorted(unknown)} too, not in the replay's key"
+    return None
 
 
 class CachedPages:
@@ -48,20 +89,26 @@ class CachedPages:
         self.app = app
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
+        self.off_because = replay_unsafe_because()
+        if self.off_because:
+            log.error("page replay (advdemo.serving.CachedPages) is OFF: %s", self.off_because)
 
     def key(self, scope: dict) -> tuple | None:
         """The cache key for this request, or None if it must reach Gradio."""
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in PATHS:
             return None
-        headers = dict(scope["headers"])  # ASGI header names are lower-case bytes
-        if LOGIN_COOKIE in headers.get(b"cookie", b""):
+        if self.off_because:
+            return None
+        headers = scope["headers"]  # ASGI header names are lower-case bytes
+        if any(name == b"cookie" and LOGIN_COOKIE in value for name, value in headers):
             return None  # a logged-in page names its user
         return (
             scope["path"],
             scope.get("query_string", b""),
             scope.get("scheme", "http"),
             scope.get("root_path", ""),
-            *(headers.get(name) for name in KEY_HEADERS),
+            # every value, in order: with a header sent twice, Gradio reads the first
+            *(tuple(v for n, v in headers if n == name) for name in ROOT_HEADERS),
         )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -102,6 +149,86 @@ class CachedPages:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+
+# --------------------------------------------------------------------------- request bodies
+
+# Gradio's max_file_size covers the files of a multipart upload, one by one; a JSON body (an
+# API call, a queue join) is read whole, whatever its size, before anything checks its values.
+MAX_BODY_BYTES = 256 * 1024  # the largest call the app takes (3 slots × 8 codes) is ~60 kB
+MULTIPART_SLACK = 64 * 1024  # a multipart envelope around one file of max_file_size
+UPLOAD_PATH = "/gradio_api/upload"
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body too large: this route takes at most {limit} bytes.")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over `max_bytes` (uploads: `max_upload_bytes`)
+    with HTTP 413, from its Content-Length before reading it, else as soon as more than that
+    has arrived (chunked bodies). The app reads a body through receive(); once past the
+    limit, receive() raises BodyTooLarge, an HTTPException that FastAPI turns into the 413."""
+
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int = MAX_BODY_BYTES,
+        max_upload_bytes: int = 10 * 2**20 + MULTIPART_SLACK,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        upload = scope["path"].rstrip("/").endswith(UPLOAD_PATH)
+        limit = self.max_upload_bytes if upload else self.max_bytes
+        declared = [v for name, v in scope["headers"] if name == b"content-length"]
+        if any(not v.strip().isdigit() or int(v) > limit for v in declared):
+            await _answer_413(send, limit)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def noting_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, noting_send)
+        except BodyTooLarge:  # raised where nothing turned it into a response
+            if not started:
+                await _answer_413(send, limit)
+
+
+async def _answer_413(send: Any, limit: int) -> None:
+    body = json.dumps({"detail": BodyTooLarge(limit).detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 # --------------------------------------------------------------------------- atomic cache files

@@ -88,8 +88,43 @@ def test_bad_files_are_refused_with_a_clear_message(kind, tmp_path, photo):
         load_image(path)
     with pytest.raises(InputError):
         load_image(str(path))  # the same through a str path, as Gradio passes it
-    with pytest.raises(InputError):
-        load_image({"path": str(path)})  # and as a FileData dict through the API
+
+
+def test_a_dict_with_a_path_is_not_opened(tmp_path, photo):
+    """A FileData-like dict from the API carries an unchecked path: refused, never opened."""
+    path = tmp_path / "server.png"
+    photo.save(path)
+    with pytest.raises(InputError, match="Expected an image, got dict"):
+        load_image({"path": str(path)})
+
+
+def test_confined_accepts_only_files_inside_the_roots(tmp_path, photo):
+    root, outside = tmp_path / "uploads", tmp_path / "elsewhere"
+    (root / "abc").mkdir(parents=True)
+    outside.mkdir()
+    inside = root / "abc" / "photo.png"
+    photo.save(inside)
+    secret = outside / "secret.png"
+    photo.save(secret)
+    (root / "abc" / "link.png").symlink_to(secret)
+    (root / "abc" / "dir").mkdir()
+    assert images.confined(str(inside), [root]) == inside.resolve()
+    assert images.confined(inside, [outside, root]) == inside.resolve()
+    refused = [
+        secret,  # outside every root
+        root / "abc" / "link.png",  # a link that leads out
+        root / ".." / "elsewhere" / "secret.png",  # climbing out
+        root / "abc" / "missing.png",
+        root / "abc" / "dir",  # not a file
+        "",
+        "bad\x00name",
+        None,
+        42,
+    ]
+    for path in refused:
+        with pytest.raises(InputError) as caught:
+            images.confined(path, [root])
+        assert str(caught.value) == images.NOT_AN_UPLOAD, path
 
 
 def test_uploads_leave_the_process_wide_warning_filters_alone(tmp_path, monkeypatch):

@@ -67,6 +67,7 @@ def test_repeat_gets_are_replayed_byte_for_byte():
         {"headers": {"host": "example.org"}},
         {"headers": {"x-forwarded-host": "space.example"}},
         {"headers": {"x-forwarded-proto": "https"}},
+        {"headers": {"x-gradio-server": "http://elsewhere.example"}},
         {"params": {"page": "other"}},
     ],
 )
@@ -100,6 +101,36 @@ def test_what_must_not_be_replayed_always_reaches_the_app(request_kwargs):
             client.cookies.update(kwargs["cookies"])
         client.request(kwargs["method"], kwargs["url"], params=kwargs.get("params"))
     assert len(calls) == 3
+
+
+def test_a_header_sent_twice_is_keyed_on_every_value():
+    """Gradio (Starlette) reads the first of two Host headers; the key must tell
+    [evil, real] from [real]."""
+    pages = serving.CachedPages(lambda *a: None)
+    scope = {"type": "http", "method": "GET", "path": "/config", "query_string": b""}
+    real = [(b"host", b"127.0.0.1:7860")]
+    doubled = [(b"host", b"evil.example"), *real]
+    assert pages.key({**scope, "headers": real}) != pages.key({**scope, "headers": doubled})
+
+
+def test_another_gradio_turns_the_replay_off_loudly(monkeypatch, caplog):
+    """If Gradio may build the root from something the key lacks, nothing is replayed."""
+    monkeypatch.setattr(serving, "CHECKED_GRADIO", "0.0.1")
+    calls: list[str] = []
+    with caplog.at_level("ERROR", logger="advdemo.serving"):
+        _, client = _app(calls)
+        for _ in range(3):
+            assert client.get("/config").status_code == 200
+    assert len(calls) == 3
+    assert "replay" in caplog.text and "OFF" in caplog.text and "0.0.1" in caplog.text
+
+
+def test_a_root_header_gradio_starts_reading_turns_the_replay_off(monkeypatch):
+    monkeypatch.setattr(serving, "ROOT_HEADERS", (b"host", b"x-forwarded-host"))
+    reason = serving.replay_unsafe_because()
+    assert reason and "x-gradio-server" in reason and "x-forwarded-proto" in reason
+    monkeypatch.undo()
+    assert serving.replay_unsafe_because() is None  # the installed Gradio was checked
 
 
 def test_the_cache_is_bounded_least_recently_used_first_out():

@@ -54,3 +54,25 @@ def test_bad_values_get_a_message_naming_the_input(guarded_client, x, n, fragmen
         guarded_client.predict(x, n, api_name="/double")
     assert fragment in str(exc.value)
     assert "internal detail" not in str(exc.value)
+
+
+def _endpoint(store, seed: int, *, scale: float = 1.0) -> str:
+    """Doc of the endpoint."""
+    return f"{store}:{seed * scale}"
+
+
+def _stream(store, n: int):
+    yield from (f"{store}{i}" for i in range(n))
+
+
+def test_bind_fixes_the_store_and_documents_only_the_users_parameters():
+    import inspect
+
+    bound = ui.bind(_endpoint, "S")
+    assert bound(2, scale=1.5) == "S:3.0"
+    assert list(inspect.signature(bound).parameters) == ["seed", "scale"]
+    assert bound.__name__ == "_endpoint" and bound.__doc__ == "Doc of the endpoint."
+    wrapped = ui.friendly(bound)  # what the tabs wire: the signature survives the wrapper
+    assert list(inspect.signature(wrapped).parameters) == ["seed", "scale"]
+    stream = ui.friendly(ui.bind(_stream, "G"))
+    assert inspect.isgeneratorfunction(stream) and list(stream(3)) == ["G0", "G1", "G2"]

@@ -1,0 +1,70 @@
+"""Components the tabs share: Markdown with LaTeX, and the upload box that opens only uploads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio.utils import get_cache_folder, get_upload_folder
+from PIL import Image
+
+from advdemo.core import images
+from advdemo.core.errors import InputError
+
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "$", "right": "$", "display": False},
+]
+
+
+def explanation(markdown: str, **kwargs: Any) -> gr.Markdown:
+    """A Markdown block that renders $inline$ and $$display$$ LaTeX."""
+    return gr.Markdown(markdown, latex_delimiters=LATEX, **kwargs)
+
+
+def upload_roots() -> tuple[Path, ...]:
+    """The folders a client's file may come from: Gradio's upload folder (its cache for this
+    app's files too) and its examples cache."""
+    return (Path(get_upload_folder()), get_cache_folder())
+
+
+class ImageUpload(gr.Image):
+    """gr.Image for uploads whose preprocessing never rejects a file on its own, and never
+    opens a file that was not uploaded.
+
+    gr.Image opens every upload with PIL before the callback runs; a corrupt or foreign file
+    then fails inside Gradio with a message the user never sees. This passes the file's path
+    on instead, so advdemo.core.images.load_image, the single door for uploads, can say what is
+    wrong with it. Make it with `image_upload(...)` (file path in, no mode conversion).
+
+    Gradio 6.31 checks that a file sent by a client lies in its upload folder only when the
+    payload carries Gradio's "meta" marker; {"path": "/any/file"} without it reaches this
+    preprocess unchecked. So first of all the path must pass images.confined (resolved, inside
+    upload_roots()), and every refusal reads the same (images.NOT_AN_UPLOAD).
+    (No __init__ here: Gradio reads a component's props from its __init__ signature.)
+    """
+
+    is_template = True  # rendered by the frontend's Image component
+
+    def preprocess(self, payload: Any) -> Any:
+        if getattr(payload, "path", None) is not None:
+            try:
+                payload.path = str(images.confined(payload.path, upload_roots()))
+            except InputError as exc:
+                raise gr.Error(str(exc), title="Cannot do that") from None
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        # PIL could not open it (or refused a decompression bomb): let load_image say why
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            path = getattr(payload, "path", None)
+            if path is None:
+                raise
+            return str(path)
+
+
+def image_upload(**kwargs: Any) -> ImageUpload:
+    """An upload box whose file reaches the callback as a path, unconverted and unrejected."""
+    return ImageUpload(**{"type": "filepath", "image_mode": None, **kwargs})

@@ -1,0 +1,85 @@
+"""Turning library errors into messages a user can read, and binding a tab's model store.
+
+Library code raises advdemo.core.errors exceptions and never imports gradio; every callback a
+tab wires goes through `friendly`, so a user sees either that message or a plain sentence
+(never a stack trace), and the server log has the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from advdemo.core.errors import InputError, ModelUnavailable
+
+log = logging.getLogger("advdemo")
+
+UNEXPECTED = (
+    "Something went wrong on the server while handling this request ({kind}). "
+    "It has been logged; other users are not affected. Try again or change the settings."
+)
+
+
+def _as_gradio_error(exc: BaseException) -> gr.Error:
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, InputError | ModelUnavailable):
+        return gr.Error(str(exc), title="Cannot do that")
+    log.exception("unexpected error in a callback", exc_info=exc)
+    return gr.Error(UNEXPECTED.format(kind=type(exc).__name__), title="Server error")
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Gradio callback so every failure reaches the user as a clear message.
+
+    InputError / ModelUnavailable messages are shown as they are; anything else is logged
+    with its traceback and answered with a generic message (never a stack trace in the UI).
+    Works for plain functions and for generators (streaming callbacks).
+    """
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise _as_gradio_error(exc) from exc
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise _as_gradio_error(exc) from exc
+
+    return wrapper
+
+
+def bind(fn: Callable[..., Any], *leading: Any) -> Callable[..., Any]:
+    """`fn` with its first parameters fixed to `leading` (a tab binds its model store), as a
+    real function: its name, docstring and the signature Gradio documents for the API are
+    `fn`'s without the bound parameters. Works for generators too."""
+    signature = inspect.signature(fn)
+    rest = list(signature.parameters.values())[len(leading) :]
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def bound_gen(*args, **kwargs):
+            yield from fn(*leading, *args, **kwargs)
+
+        bound: Callable[..., Any] = bound_gen
+    else:
+
+        @functools.wraps(fn)
+        def bound(*args, **kwargs):
+            return fn(*leading, *args, **kwargs)
+
+    bound.__signature__ = signature.replace(parameters=rest)  # type: ignore[attr-defined]
+    return bound

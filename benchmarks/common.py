@@ -12,6 +12,7 @@ import contextlib
 import os
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +37,23 @@ class Row:
         if self.baseline is None or self.value == 0:
             return None
         return self.baseline / self.value
+
+
+def run_in_threads(
+    target: Callable[..., object], arguments: list[tuple], name: str, deadline: float, grace: float
+) -> list[str]:
+    """Call `target(*args)` for each tuple of `arguments`, each in a daemon thread named
+    `name`-i, all at once; wait for them until `deadline` (time.monotonic) plus `grace`
+    seconds. Returns the names of the threads still running then (hung users)."""
+    threads = [
+        threading.Thread(target=target, args=args, name=f"{name}-{i}", daemon=True)
+        for i, args in enumerate(arguments)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()) + grace)
+    return [t.name for t in threads if t.is_alive()]
 
 
 def free_port() -> int:

@@ -64,7 +64,14 @@ os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
 os.environ.setdefault("no_proxy", "localhost,127.0.0.1")
 
 from benchmarks import server_timing
-from benchmarks.common import Row, format_table, free_port, launch_local, text_table
+from benchmarks.common import (
+    Row,
+    format_table,
+    free_port,
+    launch_local,
+    run_in_threads,
+    text_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = tuple(ROOT / "assets" / n for n in ("chelsea.png", "coffee.png", "rocket.jpg"))
@@ -517,22 +524,28 @@ def run_load(
     t0 = time.monotonic()
     deadline = t0 + time_limit
     with tempfile.TemporaryDirectory(prefix="advdemo-load-") as downloads:
-        threads = [
-            threading.Thread(
-                target=run_user,
-                args=(
-                    *(url, u, plans[u], spec, settings, deadline, think, recorder, downloads),
-                    *(seed, joined),
-                ),
-                name=f"load-user-{u}",
-                daemon=True,
-            )
-            for u in range(users)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
+        run_in_threads(
+            run_user,
+            [
+                (
+                    url,
+                    u,
+                    plans[u],
+                    spec,
+                    settings,
+                    deadline,
+                    think,
+                    recorder,
+                    downloads,
+                    seed,
+                    joined,
+                )
+                for u in range(users)
+            ],
+            "load-user",
+            deadline,
+            grace=5,
+        )
     seconds = time.monotonic() - t0
     outcomes = list(recorder.outcomes)
     submitted = sum(o.endpoint != CONNECT for o in outcomes)

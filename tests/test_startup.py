@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.common import free_port
+from benchmarks.common import free_port, run_in_threads
 from benchmarks.load_test import Settings, api_spec, check_loopback, make_client, request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,20 +231,13 @@ def test_requests_from_the_first_second_after_start_all_succeed(tmp_path):
             served = wait_until_serving(url, proc, START_TIMEOUT_S, stderr_path)
             served_at = datetime.now()
             load_end, hard_end = served + LOAD_S, served + LOAD_S + DRAIN_S
-            clients = [
-                threading.Thread(
-                    target=client_loop,
-                    args=(url, user, load_end, hard_end, calls, tmp_path),
-                    name=f"startup-client-{user}",
-                    daemon=True,
-                )
-                for user in range(CLIENTS)
-            ]
-            for t in clients:
-                t.start()
-            for t in clients:
-                t.join(timeout=max(0.0, hard_end - time.monotonic()) + 10)
-            hung = [t.name for t in clients if t.is_alive()]
+            hung = run_in_threads(
+                client_loop,
+                [(url, user, load_end, hard_end, calls, tmp_path) for user in range(CLIENTS)],
+                "startup-client",
+                hard_end,
+                grace=10,
+            )
             exited = has_exited(proc)
             log = stderr_path.read_text(errors="replace")  # before stopping: no shutdown noise
         finally:

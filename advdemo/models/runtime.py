@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import threading
 from functools import cache
@@ -51,6 +52,12 @@ def forward_precision(device: torch.device) -> contextlib.AbstractContextManager
     if device.type == "mps":
         return torch.autocast("mps", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def can_compile() -> bool:
+    """Whether torch.compile can build kernels here: its C++ backend needs a compiler, which a
+    machine with only Python and pip may lack (the app then stays eager, which is correct)."""
+    return any(shutil.which(name) for name in ("g++", "c++", "clang++"))
 
 
 def lower_thread_priority(niceness: int = BACKGROUND_NICENESS) -> None:

@@ -174,6 +174,9 @@ class FastPath:
         # Compiling takes both cores for 20-70 s after start; students who open the app
         # meanwhile must not feel it (profiled under the load test: the compile thread took a
         # third of the CPU samples while sliders waited).
+        if not runtime.can_compile():
+            log.info("no C++ compiler on this machine: CycleGAN stays eager (correct, slower)")
+            return
         runtime.lower_thread_priority(runtime.BACKGROUND_NICENESS)
         try:
             self.warm(shapes, require_faster=require_faster)

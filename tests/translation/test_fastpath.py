@@ -145,3 +145,18 @@ def test_compiled_path_matches_eager_and_serves_while_another_shape_compiles(off
     warming.join()
     assert served and set(served) == {"compiled"}
     assert cg.generate(generator, square)[1].path == "compiled"
+
+
+def test_without_a_compiler_the_warm_up_stays_eager_quietly(store, monkeypatch, caplog):
+    """A machine with only Python and pip has no C++ compiler for torch.compile: no attempt,
+    no traceback in the log, every shape served eager."""
+    monkeypatch.setattr(runtime, "can_compile", lambda: False)
+
+    def must_not_compile():
+        raise AssertionError("compiled without a compiler")
+
+    fast = FastPath(store.translator(cg.BUILTIN), must_not_compile, cg.BUILTIN)
+    with caplog.at_level("INFO", logger="advdemo.cyclegan"):
+        fast.warm_in_background([(64, 96)]).join(30)
+    assert fast.ready_shapes() == []
+    assert "stays eager" in caplog.text and "Traceback" not in caplog.text

@@ -1,12 +1,13 @@
 """The registry of attacks: name → `Attack` (title, the parameters it uses, targeted support and
-its run function), and `run_attack`, the one way to run any of them by name.
+its function), and `run_attack`, the one way to run any of them by name.
 
 The app's method radio and the API's `method` values ("fgsm", "pgd", "lecture") come from
-ATTACKS; adding an attack is one module with its function, a `run` adapter and an ATTACK, plus
-one line here. Each attack module follows one template (torchattacks' style): images in [0, 1]
-with normalisation inside the model, a docstring naming the paper, the norm, the arguments with
-their defaults and the input range; targeted mode flips the loss's sign; every step is clamped
-to [0, 1] and the eps ball (see advdemo.adversarial.base).
+ATTACKS; adding an attack is one module with its function and an ATTACK, plus one line here. The
+function takes (model, x) and then, under run_attack's names (base.SETTINGS), the settings it
+uses; run_attack passes it exactly those. Each attack module follows one template (torchattacks'
+style): images in [0, 1] with normalisation inside the model, a docstring naming the paper, the
+norm, the arguments with their defaults and the input range; targeted mode flips the loss's
+sign; every step is clamped to [0, 1] and the eps ball (see advdemo.adversarial.base).
 """
 
 from __future__ import annotations
@@ -49,24 +50,29 @@ def run_attack(
 ) -> Tensor:
     """Run the attack named `method` (a key of ATTACKS) with the arguments it uses.
 
-    FGSM ignores steps, alpha, lam and lr; PGD ignores lam and lr; the λ method ignores alpha
-    and needs a target. Raises InputError for an unknown method.
+    FGSM ignores steps, alpha, lam, lr, random_start and seed; PGD ignores lam and lr; the λ
+    method ignores y, alpha, random_start and seed, and needs a target. Raises InputError for an
+    unknown method.
     """
     attack = ATTACKS.get(method) if isinstance(method, str) else None
     if attack is None:
         raise InputError(f"Unknown attack {method!r}; known attacks: {', '.join(ATTACKS)}.")
-    return attack.run(
-        model,
-        x,
-        y,
-        eps=eps,
-        target=target,
-        steps=steps,
-        alpha=alpha,
-        lam=lam,
-        lr=lr,
-        random_start=random_start,
-        seed=seed,
-        quantize=quantize,
-        callback=callback,
-    )
+    if attack.targeted == "required" and target is None:
+        raise InputError(
+            f"{attack.subject} steers the image toward a target class: "
+            "switch to targeted and pick a class."
+        )
+    settings = {
+        "y": y,
+        "eps": eps,
+        "target": target,
+        "steps": steps,
+        "alpha": alpha,
+        "lam": lam,
+        "lr": lr,
+        "random_start": random_start,
+        "seed": seed,
+        "quantize": quantize,
+        "callback": callback,
+    }
+    return attack.function(model, x, **{k: v for k, v in settings.items() if k in attack.arguments})

@@ -19,10 +19,11 @@ returns the rounded image.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral
-from typing import Literal, Protocol
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -40,28 +41,23 @@ MAX_LR = 0.5
 
 Param = Literal["eps", "step", "steps", "lam"]  # the app's knobs an attack may use
 
-
-class RunAttack(Protocol):
-    """One calling convention for every attack; each takes the arguments it uses and ignores
-    the rest (see attacks.run_attack for their meaning)."""
-
-    def __call__(
-        self,
-        model: Model,
-        x: Tensor,
-        y: Tensor | int,
-        *,
-        eps: float,
-        target: Tensor | int | None,
-        steps: int,
-        alpha: float,
-        lam: float,
-        lr: float,
-        random_start: bool,
-        seed: int | None,
-        quantize: bool,
-        callback: StepCallback | None,
-    ) -> Tensor: ...
+# The settings attacks.run_attack hands on. An attack function takes (model, x) and then, under
+# these names, the ones it uses (in its own order, with its own defaults); it is passed only those.
+SETTINGS = frozenset(
+    {
+        "y",
+        "eps",
+        "target",
+        "steps",
+        "alpha",
+        "lam",
+        "lr",
+        "random_start",
+        "seed",
+        "quantize",
+        "callback",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,8 @@ class Attack:
     summary: a str.format template over steps, step_k and lam for
     plot titles; params: which of eps, step (PGD's α, the λ method's learning rate), steps and
     lam it uses; targeted: "optional" (either mode) or "required" (always toward a target);
-    run: the attack itself, called as in attacks.run_attack.
+    function: the attack itself, taking (model, x) and any of SETTINGS by name; arguments: which
+    of SETTINGS it takes (read once from its signature; attacks.run_attack passes only those).
     """
 
     key: str
@@ -83,7 +80,23 @@ class Attack:
     summary: str
     params: frozenset[Param]
     targeted: Literal["optional", "required"]
-    run: RunAttack
+    function: Callable[..., Tensor]
+    arguments: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = list(inspect.signature(self.function).parameters)
+        unknown = set(names[2:]) - SETTINGS
+        if names[:2] != ["model", "x"] or unknown:
+            raise TypeError(
+                f"{self.function.__name__} must take (model, x, ...) and then only settings "
+                f"run_attack passes ({', '.join(sorted(SETTINGS))}); got {', '.join(names)}."
+            )
+        object.__setattr__(self, "arguments", frozenset(names[2:]))
+
+    @property
+    def subject(self) -> str:
+        """The title to start a sentence with ("The lecture's λ method")."""
+        return self.title[:1].upper() + self.title[1:]
 
     def uses(self, param: Param) -> bool:
         return param in self.params

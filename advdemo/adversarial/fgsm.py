@@ -67,26 +67,6 @@ def fgsm(
     return x_adv
 
 
-def run(
-    model: Model,
-    x: Tensor,
-    y: Tensor | int,
-    *,
-    eps: float,
-    target: Tensor | int | None = None,
-    steps: int = 40,
-    alpha: float = 1 / 255,
-    lam: float = 1e-3,
-    lr: float = 1 / 255,
-    random_start: bool = True,
-    seed: int | None = 0,
-    quantize: bool = False,
-    callback: StepCallback | None = None,
-) -> Tensor:
-    """FGSM in the registry's calling convention (steps, alpha, lam, lr, seed are not used)."""
-    return fgsm(model, x, y, eps, target=target, quantize=quantize, callback=callback)
-
-
 ATTACK = Attack(
     key="fgsm",
     title="FGSM (one step)",
@@ -95,5 +75,5 @@ ATTACK = Attack(
     summary="FGSM",
     params=frozenset({"eps"}),
     targeted="optional",
-    run=run,
+    function=fgsm,
 )

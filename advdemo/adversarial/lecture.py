@@ -22,7 +22,7 @@ from advdemo.adversarial.base import (
     report_result,
     round_in_ball,
 )
-from advdemo.core.errors import InputError, finite
+from advdemo.core.errors import finite
 
 
 def lecture_loss(logits: Tensor, x_adv: Tensor, x: Tensor, target: Tensor, lam: float) -> Tensor:
@@ -106,34 +106,6 @@ def lecture_l2(
     return x_adv
 
 
-def run(
-    model: Model,
-    x: Tensor,
-    y: Tensor | int,
-    *,
-    eps: float,
-    target: Tensor | int | None = None,
-    steps: int = 40,
-    alpha: float = 1 / 255,
-    lam: float = 1e-3,
-    lr: float = 1 / 255,
-    random_start: bool = True,
-    seed: int | None = 0,
-    quantize: bool = False,
-    callback: StepCallback | None = None,
-) -> Tensor:
-    """The λ method in the registry's calling convention: y, alpha, random_start and seed are
-    not used (it starts at x and steers toward `target`, which it needs)."""
-    if target is None:
-        raise InputError(
-            "The lecture's λ method steers the image toward a target class: "
-            "switch to targeted and pick a class."
-        )
-    return lecture_l2(
-        model, x, target, lam, steps, lr, eps=eps, quantize=quantize, callback=callback
-    )
-
-
 ATTACK = Attack(
     key="lecture",
     title="the lecture's λ method",
@@ -142,5 +114,5 @@ ATTACK = Attack(
     summary="λ method, λ = {lam:g}, {steps} steps",
     params=frozenset({"eps", "step", "steps", "lam"}),
     targeted="required",
-    run=run,
+    function=lecture_l2,
 )

@@ -111,38 +111,6 @@ def pgd_loop(
     return x_adv
 
 
-def run(
-    model: Model,
-    x: Tensor,
-    y: Tensor | int,
-    *,
-    eps: float,
-    target: Tensor | int | None = None,
-    steps: int = 40,
-    alpha: float = 1 / 255,
-    lam: float = 1e-3,
-    lr: float = 1 / 255,
-    random_start: bool = True,
-    seed: int | None = 0,
-    quantize: bool = False,
-    callback: StepCallback | None = None,
-) -> Tensor:
-    """PGD in the registry's calling convention (lam and lr are not used)."""
-    return pgd(
-        model,
-        x,
-        y,
-        eps,
-        alpha,
-        steps,
-        target=target,
-        random_start=random_start,
-        seed=seed,
-        quantize=quantize,
-        callback=callback,
-    )
-
-
 ATTACK = Attack(
     key="pgd",
     title="PGD (iterative FGSM, random start)",
@@ -151,5 +119,5 @@ ATTACK = Attack(
     summary="PGD, {steps} steps of {step_k}/255",
     params=frozenset({"eps", "step", "steps"}),
     targeted="optional",
-    run=run,
+    function=pgd,
 )

@@ -81,8 +81,7 @@ def attack_settings(labels: list[str], method, eps_k, steps, target, mode, step_
     lam = finite("λ", lam, 0, MAX_LAMBDA)
     if attack.targeted == "required" and mode != "targeted":
         raise InputError(
-            f"{attack.title[0].upper()}{attack.title[1:]} always steers toward a target class: "
-            "choose 'targeted'."
+            f"{attack.subject} always steers toward a target class: choose 'targeted'."
         )
     return Settings(attack, _target_class(labels, target, mode), eps_k, steps, step_k, lam)
 

@@ -26,27 +26,26 @@ LAYOUT = {
 }
 
 
+def _add_curve(
+    fig: go.Figure, x: list, y: list[float], name: str, colour: str, dash: str | None = None
+) -> None:
+    """One probability curve: lines and markers, 3 px wide; solid unless `dash` is given."""
+    fig.add_scatter(
+        x=x, y=y, mode="lines+markers", name=name, line={"color": colour, "dash": dash, "width": 3}
+    )
+
+
 def trace_figure(
     trace: ProbabilityTrace, labels: list[str], method_title: str, quantized: bool = True
 ) -> go.Figure:
     """True-class and target-class probability at every iteration of one attack."""
     fig = go.Figure()
     its = trace.iterations
-    fig.add_scatter(
-        x=its,
-        y=trace.true_prob,
-        mode="lines+markers",
-        name=f"p({labels[trace.true_class]}), the original class",
-        line={"color": TRUE_COLOUR, "width": 3},
-    )
+    true_name = f"p({labels[trace.true_class]}), the original class"
+    _add_curve(fig, its, trace.true_prob, true_name, TRUE_COLOUR)
     if trace.target_class is not None:
-        fig.add_scatter(
-            x=its,
-            y=trace.target_prob,
-            mode="lines+markers",
-            name=f"p({labels[trace.target_class]}), the target",
-            line={"color": TARGET_COLOUR, "width": 3},
-        )
+        target_name = f"p({labels[trace.target_class]}), the target"
+        _add_curve(fig, its, trace.target_prob, target_name, TARGET_COLOUR)
     flipped = _first_flip(trace)
     if flipped is not None:
         fig.add_vline(x=flipped, line={"dash": "dot", "color": "#555"})
@@ -92,21 +91,11 @@ def sweep_figure(
     for sweep in sweeps:
         dash = "dash" if sweep.method == "fgsm" else "solid"
         name = "FGSM" if sweep.method == "fgsm" else f"PGD-{sweep.steps}"
-        fig.add_scatter(
-            x=sweep.ks,
-            y=sweep.true_prob,
-            mode="lines+markers",
-            name=f"{name}: p({labels[true_class]})",
-            line={"color": TRUE_COLOUR, "dash": dash, "width": 3},
-        )
+        true_name = f"{name}: p({labels[true_class]})"
+        _add_curve(fig, sweep.ks, sweep.true_prob, true_name, TRUE_COLOUR, dash)
         if target is not None and sweep.target_prob is not None:
-            fig.add_scatter(
-                x=sweep.ks,
-                y=sweep.target_prob,
-                mode="lines+markers",
-                name=f"{name}: p({labels[target]})",
-                line={"color": TARGET_COLOUR, "dash": dash, "width": 3},
-            )
+            target_name = f"{name}: p({labels[target]})"
+            _add_curve(fig, sweep.ks, sweep.target_prob, target_name, TARGET_COLOUR, dash)
     if current_k is not None:
         fig.add_vline(x=current_k, line={"dash": "dot", "color": "#555"})
     fig.update_layout(

@@ -4,11 +4,19 @@ finite differences, the registry, and the lecture's claims on the real Efficient
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import replace
+
 import pytest
 import torch
 
 from advdemo.adversarial import attacks
-from advdemo.adversarial.base import ProbabilityTrace, attack_loss, input_gradient
+from advdemo.adversarial.base import (
+    SETTINGS,
+    ProbabilityTrace,
+    attack_loss,
+    input_gradient,
+)
 from advdemo.adversarial.fgsm import fgsm
 from advdemo.adversarial.lecture import lecture_l2, lecture_loss
 from advdemo.adversarial.pgd import pgd
@@ -50,6 +58,39 @@ def test_registry_lists_the_api_methods_with_their_parameters():
     assert lecture_.describe(40, 1, 1e-3) == "λ method, λ = 0.001, 40 steps"
     with pytest.raises(InputError, match="method must be one of"):
         attacks.get("deepfool")
+
+
+def test_each_attack_is_passed_only_the_settings_its_function_takes(monkeypatch):
+    keywords = list(inspect.signature(attacks.run_attack).parameters)[3:]
+    assert set(keywords) == SETTINGS  # run_attack's keywords are the settings attacks may take
+    fgsm_, pgd_, lecture_ = (attacks.get(k) for k in attacks.ATTACKS)
+    assert fgsm_.arguments == {"y", "eps", "target", "quantize", "callback"}
+    assert pgd_.arguments == fgsm_.arguments | {"alpha", "steps", "random_start", "seed"}
+    assert lecture_.arguments == {"target", "lam", "steps", "lr", "eps", "quantize", "callback"}
+
+    def takes_all(
+        model, x, y, eps, target, steps, alpha, lam, lr, random_start, seed, quantize, callback
+    ):
+        return locals()
+
+    def takes_few(model, x, *, eps, seed=None):
+        return locals()
+
+    given = {k: object() for k in keywords}
+    for function in (takes_all, takes_few):
+        probe = replace(fgsm_, key="probe", function=function)
+        monkeypatch.setitem(attacks.ATTACKS, "probe", probe)
+        passed = attacks.run_attack("probe", "model", "x", **given)
+        assert passed == {"model": "model", "x": "x"} | {k: given[k] for k in probe.arguments}
+    assert probe.arguments == {"eps", "seed"}
+
+
+def test_an_attack_taking_a_setting_run_attack_lacks_is_refused_at_once():
+    def uses_gamma(model, x, eps, gamma):
+        return x
+
+    with pytest.raises(TypeError, match="gamma"):
+        replace(attacks.get("pgd"), function=uses_gamma)
 
 
 # --------------------------------------------------------------------------- invariants

@@ -188,75 +188,75 @@ def vector_arithmetic(
 # --------------------------------------------------------------------------- presets
 
 
-# One lecture-ready A − B + C each. values: "names" (slot names A, B, C), "conditions" (the
-# labels each slot's exemplars satisfy), "seeds" (the exemplars per slot), "expect" (the
-# attributes the result should carry). The exemplars were chosen by eye from the labelled
-# seeds that satisfy each slot's conditions (frontal, clearly showing the attribute), as the
-# DCGAN paper chose three exemplars per concept; tests check they still satisfy them.
+def _across_sexes(attribute: str, man: bool, names: tuple, seeds: tuple) -> dict:
+    """A preset's values for "A with `attribute` − B without + C without", A and B of one sex
+    (men if `man`), C of the other: the result should be C's sex with the attribute."""
+    return {
+        "names": names,
+        "conditions": (
+            {"man": man, attribute: True},
+            {"man": man, attribute: False},
+            {"man": not man, attribute: False},
+        ),
+        "seeds": seeds,
+        "expect": {"man": not man, attribute: True},
+    }
+
+
+# One lecture-ready A − B + C each, every one carrying an attribute across the sexes. values:
+# "names" (slot names A, B, C), "conditions" (the labels each slot's exemplars satisfy),
+# "seeds" (the exemplars per slot), "expect" (the attributes the result should carry). The
+# exemplars were chosen by eye from the labelled seeds that satisfy each slot's conditions
+# (frontal, clearly showing the attribute), as the DCGAN paper chose three exemplars per
+# concept; tests check they still satisfy them.
 PRESETS: tuple[Preset, ...] = (
     Preset(
         key="glasses",
         label="Glasses: man with glasses − man + woman",
-        values={
-            "names": ("man with glasses", "man without glasses", "woman without glasses"),
-            "conditions": (
-                {"man": True, "glasses": True},
-                {"man": True, "glasses": False},
-                {"man": False, "glasses": False},
-            ),
-            "seeds": ((92, 135, 163), (57, 124, 129), (45, 104, 182)),
-            "expect": {"man": False, "glasses": True},
-        },
+        values=_across_sexes(
+            "glasses",
+            man=True,
+            names=("man with glasses", "man without glasses", "woman without glasses"),
+            seeds=((92, 135, 163), (57, 124, 129), (45, 104, 182)),
+        ),
         note="The DCGAN paper's example: the glasses survive, the face turns towards the "
         "woman's. Compare the single-pick rows: one exemplar each is far less reliable.",
     ),
     Preset(
         key="smile",
         label="Smile: smiling woman − neutral woman + neutral man",
-        values={
-            "names": ("smiling woman", "neutral woman", "neutral man"),
-            "conditions": (
-                {"man": False, "smile": True},
-                {"man": False, "smile": False},
-                {"man": True, "smile": False},
-            ),
-            "seeds": ((45, 130, 190), (104, 125, 337), (52, 57, 129)),
-            "expect": {"man": True, "smile": True},
-        },
+        values=_across_sexes(
+            "smile",
+            man=False,
+            names=("smiling woman", "neutral woman", "neutral man"),
+            seeds=((45, 130, 190), (104, 125, 337), (52, 57, 129)),
+        ),
         note="The smile is carried over to a man's face: look at the mouth corners and teeth.",
     ),
     Preset(
         key="dark_hair",
         label="Hair: dark-haired man − fair-haired man + fair-haired woman",
-        values={
-            "names": ("dark-haired man", "fair-haired man", "fair-haired woman"),
-            "conditions": (
-                {"man": True, "dark_hair": True},
-                {"man": True, "dark_hair": False},
-                {"man": False, "dark_hair": False},
-            ),
-            "seeds": ((52, 57, 114), (19, 96, 211), (26, 244, 317)),
-            "expect": {"man": False, "dark_hair": True},
-        },
+        values=_across_sexes(
+            "dark_hair",
+            man=True,
+            names=("dark-haired man", "fair-haired man", "fair-haired woman"),
+            seeds=((52, 57, 114), (19, 96, 211), (26, 244, 317)),
+        ),
         note="Hair colour is a large, easy direction: the fair-haired woman turns dark-haired.",
     ),
     Preset(
         key="glasses8",
         label="Glasses again, with 8 exemplars per slot",
-        values={
-            "names": ("men with glasses", "men without glasses", "women without glasses"),
-            "conditions": (
-                {"man": True, "glasses": True},
-                {"man": True, "glasses": False},
-                {"man": False, "glasses": False},
-            ),
-            "seeds": (
+        values=_across_sexes(
+            "glasses",
+            man=True,
+            names=("men with glasses", "men without glasses", "women without glasses"),
+            seeds=(
                 (92, 135, 163, 185, 334, 341, 551, 646),
                 (57, 124, 129, 52, 121, 114, 270, 272),
                 (45, 104, 182, 47, 122, 125, 130, 180),
             ),
-            "expect": {"man": False, "glasses": True},
-        },
+        ),
         note="More exemplars average away more of each face's own quirks, so A − B is a "
         "steadier glasses direction: it puts glasses on new faces far more reliably than "
         "three exemplars do.",

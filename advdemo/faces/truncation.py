@@ -151,86 +151,79 @@ class TruncationView(TruncationGrid):
     figure: go.Figure
 
 
-def _truncation_inputs(
+@dataclass(frozen=True)
+class Settings:
+    """Checked settings of one truncation view (truncation_settings makes them)."""
+
+    seed: int  # the one swept over psi (or tau)
+    variant: str  # "scale" or "resample"
+    value: float  # psi for "scale", tau for "resample"
+    first: int  # the grid's first seed
+    count: int  # faces in the grid
+
+
+def truncation_settings(
     seed: object, variant: object, psi: object, tau: object, first_seed: object, count: object
-) -> tuple[int, str, float, int, int]:
+) -> Settings:
+    """The tab's values checked, in the order users see the messages."""
     seed = check_seed(seed)
     variant = check_variant(variant)
     psi, tau = check_psi(psi), check_tau(tau)
     first = check_seed(first_seed, "First seed of the grid")
     n = check_grid(count)
-    return seed, variant, (psi if variant == "scale" else tau), first, n
+    return Settings(seed, variant, (psi if variant == "scale" else tau), first, n)
 
 
-def _grid_codes(generator: FaceGenerator, variant: str, value: float, first: int, n: int):
-    seeds = grid_seeds(first, n)
-    return truncate(seed_codes(generator, seeds), variant, value, seeds)
+def _grid_codes(generator: FaceGenerator, s: Settings) -> Tensor:
+    seeds = grid_seeds(s.first, s.count)
+    return truncate(seed_codes(generator, seeds), s.variant, s.value, seeds)
 
 
-def _grid(
-    curves: DiversityCurves, variant: str, value: float, first: int, grid_faces: Tensor
-) -> TruncationGrid:
-    n = grid_faces.shape[0]
-    symbol = "ψ" if variant == "scale" else "τ"
-    div, base = latent.diversity(grid_faces), curves.untruncated(first, n)
+def _grid(curves: DiversityCurves, s: Settings, grid_faces: Tensor) -> TruncationGrid:
+    symbol = "ψ" if s.variant == "scale" else "τ"
+    div, base = latent.diversity(grid_faces), curves.untruncated(s.first, s.count)
     summary = (
-        f"**Diversity at {symbol} = {value:g}: {div:.3f}** "
-        f"(the same {n} seeds untruncated: {base:.3f}, so {100 * div / base:.0f} % of it). "
+        f"**Diversity at {symbol} = {s.value:g}: {div:.3f}** "
+        f"(the same {s.count} seeds untruncated: {base:.3f}, so {100 * div / base:.0f} % of it). "
         "Diversity = mean RMS pixel difference between every pair of faces in the grid."
     )
     return TruncationGrid(pictures.square_grid(grid_faces, scale=STRIP_SCALE), div, base, summary)
 
 
 def truncation_grid(
-    generator: FaceGenerator,
-    seed: object,
-    variant: object,
-    psi: object,
-    tau: object,
-    first_seed: object,
-    count: object,
-    *,
-    curves: DiversityCurves | None = None,
+    generator: FaceGenerator, s: Settings, *, curves: DiversityCurves | None = None
 ) -> TruncationGrid:
     """Only the grid at the chosen psi (or tau) and its diversity: what a drag redraws.
     `curves`: the generator's kept measurements (a fresh, empty one if not given)."""
-    _, variant, value, first, n = _truncation_inputs(seed, variant, psi, tau, first_seed, count)
-    curves = curves or DiversityCurves(generator)
-    faces = generator.generate(_grid_codes(generator, variant, value, first, n))
-    return _grid(curves, variant, value, first, faces)
+    faces = generator.generate(_grid_codes(generator, s))
+    return _grid(curves or DiversityCurves(generator), s, faces)
 
 
 def truncation_view(
-    generator: FaceGenerator,
-    seed: object,
-    variant: object,
-    psi: object,
-    tau: object,
-    first_seed: object,
-    count: object,
-    *,
-    curves: DiversityCurves | None = None,
+    generator: FaceGenerator, s: Settings, *, curves: DiversityCurves | None = None
 ) -> TruncationView:
-    """The whole truncation tab: sweep strip, grid, diversity and its curve."""
-    seed, variant, value, first, n = _truncation_inputs(seed, variant, psi, tau, first_seed, count)
+    """The whole truncation tab: sweep strip, grid, diversity and its curve, in one forward
+    pass. `curves`: as truncation_grid's."""
     curves = curves or DiversityCurves(generator)
-    sweep_values = PSI_SWEEP if variant == "scale" else TAU_SWEEP
-    z1 = generator.sample_z(seed, 1)
-    sweep_z = torch.cat([truncate(z1, variant, v, [seed]) for v in sweep_values])
-    codes = torch.cat([sweep_z, _grid_codes(generator, variant, value, first, n)])
-    faces = generator.generate(codes)  # one pass
+    sweep_values = PSI_SWEEP if s.variant == "scale" else TAU_SWEEP
+    z1 = generator.sample_z(s.seed, 1)
+    sweep_z = torch.cat([truncate(z1, s.variant, v, [s.seed]) for v in sweep_values])
+    faces = generator.generate(torch.cat([sweep_z, _grid_codes(generator, s)]))
     k = len(sweep_values)
-    part = _grid(curves, variant, value, first, faces[k:])
-    symbol = "ψ" if variant == "scale" else "τ"
+    part = _grid(curves, s, faces[k:])
+    symbol = "ψ" if s.variant == "scale" else "τ"
     captions = [
         f"{symbol}={v:g}\n‖z‖={float(r):.1f}"
         for v, r in zip(sweep_values, latent.norms(sweep_z), strict=True)
     ]
+    figure = diversity_figure(
+        curves.curve(s.variant, s.first, s.count), s.variant, s.value, part.diversity
+    )
     return TruncationView(
         grid=part.grid,
         diversity=part.diversity,
         baseline_diversity=part.baseline_diversity,
         summary=part.summary,
         sweep=pictures.strip(faces[:k], captions, scale=STRIP_SCALE, row=STRIP_ROW),
-        figure=diversity_figure(curves.curve(variant, first, n), variant, value, part.diversity),
+        figure=figure,
     )

@@ -203,24 +203,19 @@ class Interpolation:
 def norm_figure(t: Tensor, lerp_norms: Tensor, slerp_norms: Tensor, nz: int) -> go.Figure:
     """‖z‖ along both paths, with the prior's typical norm √nz for reference."""
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=t.tolist(),
-            y=lerp_norms.tolist(),
-            name="lerp (straight line)",
-            mode="lines+markers",
-            line={"color": LERP_COLOUR, "width": 3},
+    for norms, name, colour in (
+        (lerp_norms, "lerp (straight line)", LERP_COLOUR),
+        (slerp_norms, "slerp (great circle)", SLERP_COLOUR),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=t.tolist(),
+                y=norms.tolist(),
+                name=name,
+                mode="lines+markers",
+                line={"color": colour, "width": 3},
+            )
         )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=t.tolist(),
-            y=slerp_norms.tolist(),
-            name="slerp (great circle)",
-            mode="lines+markers",
-            line={"color": SLERP_COLOUR, "width": 3},
-        )
-    )
     typical = latent.typical_norm(nz)
     fig.add_hline(
         y=typical,

@@ -399,19 +399,12 @@ def build(store: ModelStore) -> None:
 
 def _gallery(initial_items: list) -> tuple:
     """The gallery of generated faces, its first-seed box and its "new faces" button."""
-    gallery = gr.Gallery(
+    gallery = _faces(
+        "Generated faces: click one to add it to the active slot",
+        "arith-gallery",
         value=initial_items,
-        label="Generated faces: click one to add it to the active slot",
         columns=GALLERY_COLUMNS,
         rows=GALLERY_SIZE // GALLERY_COLUMNS,
-        height="auto",
-        allow_preview=False,
-        object_fit="contain",
-        interactive=False,
-        format="png",
-        buttons=[],
-        elem_id="arith-gallery",
-        elem_classes=["advdemo-pixelated"],
     )
     with gr.Row():
         first_seed = gr.Number(
@@ -484,20 +477,13 @@ def _slots() -> tuple[list, list, list, list]:
                 )
                 with gr.Row(equal_height=True):
                     slot_picks.append(
-                        gr.Gallery(
-                            label=f"{slot}: picks",
+                        _faces(
+                            f"{slot}: picks",
+                            f"arith-picks-{key}",
                             columns=4,
                             fit_columns=False,  # one pick stays a thumbnail, not a poster
-                            height="auto",
-                            allow_preview=False,
-                            object_fit="contain",
-                            interactive=False,
-                            format="png",
-                            buttons=[],
                             scale=3,
                             min_width=120,
-                            elem_id=f"arith-picks-{key}",
-                            elem_classes=["advdemo-pixelated"],
                         )
                     )
                     slot_avg.append(
@@ -519,41 +505,48 @@ def _slots() -> tuple[list, list, list, list]:
     return names, slot_picks, slot_avg, clear_buttons
 
 
+def _faces(label: str, elem_id: str, **options) -> gr.Gallery:
+    """Generated faces side by side, sharp pixels, output only: a click picks or removes one
+    (no preview, no buttons)."""
+    return gr.Gallery(
+        label=label,
+        height="auto",
+        allow_preview=False,
+        object_fit="contain",
+        interactive=False,
+        format="png",
+        buttons=[],
+        elem_id=elem_id,
+        elem_classes=["advdemo-pixelated"],
+        **options,
+    )
+
+
 def _results() -> list:
     """The result pictures and the summary: what compute() returns, in its order."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
-            gr.Markdown("#### With averages: mean A − mean B + mean C = result")
-            result_eq = gr.Image(
-                label="With averages: mean A − mean B + mean C = result",
-                show_label=False,
-                format="png",
-                interactive=False,
-                buttons=["download"],
-                elem_id="arith-result-eq",
+            result_eq = _result(
+                "With averages: mean A − mean B + mean C = result", "arith-result-eq"
             )
-            gr.Markdown("#### The result with small noise σε added (exact result in the centre)")
-            result_grid = gr.Image(
+            result_grid = _result(
+                "The result with small noise σε added (exact result in the centre)",
+                "arith-grid",
                 label="The result with small noise (exact result in the centre)",
-                show_label=False,
-                format="png",
-                interactive=False,
                 height=440,
-                buttons=["download"],
-                elem_id="arith-grid",
             )
         with gr.Column(scale=1):
-            gr.Markdown("#### With single picks: pick i of A − pick i of B + pick i of C")
-            result_singles = gr.Image(
-                label="With single picks: pick i of A − pick i of B + pick i of C",
-                show_label=False,
-                format="png",
-                interactive=False,
-                buttons=["download"],
-                elem_id="arith-singles",
+            result_singles = _result(
+                "With single picks: pick i of A − pick i of B + pick i of C", "arith-singles"
             )
             summary = gr.Markdown(elem_id="arith-summary")
     return [result_eq, result_grid, result_singles, summary]
+
+
+def _result(title: str, elem_id: str, label: str | None = None, **options) -> gr.Image:
+    """A result picture under its heading (its hidden label is the heading unless given)."""
+    gr.Markdown(f"#### {title}")
+    return ui.picture(None, label or title, elem_id, buttons=["download"], **options)
 
 
 def _inversion() -> tuple:

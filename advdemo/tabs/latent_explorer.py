@@ -14,7 +14,6 @@ import secrets
 import gradio as gr
 
 from advdemo import ui
-from advdemo.core.errors import MAX_SEED
 from advdemo.core.presets import Preset, by_key
 from advdemo.faces import attributes as fa
 from advdemo.faces import views as fv
@@ -209,18 +208,15 @@ def build(store: ModelStore) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
             with gr.Row():
-                seed = _seed_box(DEFAULT_SEED, "Seed", "latent-seed", scale=2)
+                seed = ui.seed_box(DEFAULT_SEED, "Seed", "latent-seed", scale=2)
                 new_button = gr.Button("New face", elem_id="latent-new", scale=1)
                 reset_button = gr.Button("Reset sliders", elem_id="latent-reset", scale=1)
-            face = gr.Image(
+            face = ui.picture(
                 first.image,
-                label="face",
-                show_label=False,
+                "face",
+                "latent-face",
                 type="pil",
-                format="png",
-                interactive=False,
                 buttons=["download", "fullscreen"],
-                elem_id="latent-face",
                 elem_classes=["advdemo-pixelated"],
             )
             gr.Markdown(
@@ -230,11 +226,7 @@ def build(store: ModelStore) -> None:
                 elem_classes=["advdemo-caption"],
             )
             readout = gr.HTML(first.readout, label="read-outs", elem_id="latent-readout")
-            with gr.Row():
-                preset_buttons = [
-                    gr.Button(p.label, size="sm", elem_id=f"latent-preset-{i}")
-                    for i, p in enumerate(PRESETS)
-                ]
+            preset_buttons = ui.preset_row(PRESETS, "latent")
             disentangle = gr.Checkbox(
                 False,
                 label="Disentangle (linear): remove the other named directions from each named one",
@@ -245,7 +237,7 @@ def build(store: ModelStore) -> None:
 
     ui.explanation(INTERPOLATION_MD)
     with gr.Row(equal_height=True):
-        end_seed = _seed_box(DEFAULT_END_SEED, "End seed", "latent-end-seed")
+        end_seed = ui.seed_box(DEFAULT_END_SEED, "End seed", "latent-end-seed")
         end_random = gr.Button("Random end seed", elem_id="latent-end-random")
         frames = gr.Slider(
             fv.MIN_FRAMES,
@@ -273,32 +265,26 @@ def build(store: ModelStore) -> None:
         api_name="generate",
         **live,
     )
-    # UI plumbing: set the controls instantly (no queue), then draw through the light lane.
-    instant = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
-    redraw = {**live, "api_visibility": "private"}
-    new_button.click(
-        ui.friendly(new_face), None, [seed, *sliders], api_name="latent_new_seed", **instant
-    ).then(generate_fn, face_inputs, face_outputs, api_name="latent_new_face", **redraw)
-    reset_button.click(
-        ui.friendly(reset_sliders), None, sliders, api_name="latent_reset_sliders", **instant
-    ).then(generate_fn, face_inputs, face_outputs, api_name="latent_reset_face", **redraw)
+    # UI plumbing: set the controls instantly (no queue), then redraw like a slider move.
+    private = {"api_visibility": "private"}
+    redraw = dict(fn=generate_fn, inputs=face_inputs, outputs=face_outputs, **live, **private)
+    ui.set_then_redraw(
+        new_button, new_face, [seed, *sliders], "latent_new_seed", "latent_new_face", redraw
+    )
+    ui.set_then_redraw(
+        reset_button, reset_sliders, sliders, "latent_reset_sliders", "latent_reset_face", redraw
+    )
     for i, (button, preset) in enumerate(zip(preset_buttons, PRESETS, strict=True)):
-        button.click(
-            ui.friendly(ui.bind(set_preset, preset.key)),
-            None,
-            [disentangle, *sliders],
-            api_name=f"latent_preset_{i}",
-            **instant,
-        ).then(generate_fn, face_inputs, face_outputs, api_name=f"latent_preset_{i}_face", **redraw)
-    end_random.click(
-        ui.friendly(random_end), None, end_seed, api_name="latent_random_end", **instant
-    ).then(
-        interpolate_fn,
-        path_inputs,
-        path_outputs,
-        api_name="latent_random_end_interpolate",
-        api_visibility="private",
-        **ui.LIGHT_LANE,
+        setter, name = ui.bind(set_preset, preset.key), f"latent_preset_{i}"
+        ui.set_then_redraw(button, setter, [disentangle, *sliders], name, f"{name}_face", redraw)
+    path = dict(fn=interpolate_fn, inputs=path_inputs, outputs=path_outputs, **private)
+    ui.set_then_redraw(
+        end_random,
+        random_end,
+        end_seed,
+        "latent_random_end",
+        "latent_random_end_interpolate",
+        {**path, **ui.LIGHT_LANE},
     )
     gr.on(
         [run.click, end_seed.submit, frames.release],
@@ -307,19 +293,6 @@ def build(store: ModelStore) -> None:
         path_outputs,
         api_name="interpolate",
         **ui.LIGHT_LANE,
-    )
-
-
-def _seed_box(value: int, label: str, elem_id: str, **kwargs) -> gr.Number:
-    return gr.Number(
-        value,
-        label=label,
-        precision=None,
-        step=1,
-        minimum=0,
-        maximum=MAX_SEED,
-        elem_id=elem_id,
-        **kwargs,
     )
 
 
@@ -348,25 +321,9 @@ def _sliders(dirs: fv.Directions) -> list[gr.Slider]:
 def _interpolation_outputs(first_path: fv.Interpolation) -> list:
     """Both strips, the ‖z‖ plot and the GIF, showing `first_path`."""
     gr.Markdown("**lerp**: the straight line, start → end (t and ‖z‖ under each frame)")
-    lerp_strip = gr.Image(
-        first_path.lerp_strip,
-        label="lerp strip",
-        show_label=False,
-        type="pil",
-        format="png",
-        interactive=False,
-        elem_id="latent-lerp",
-    )
+    lerp_strip = ui.picture(first_path.lerp_strip, "lerp strip", "latent-lerp", type="pil")
     gr.Markdown("**slerp**: along the sphere, start → end")
-    slerp_strip = gr.Image(
-        first_path.slerp_strip,
-        label="slerp strip",
-        show_label=False,
-        type="pil",
-        format="png",
-        interactive=False,
-        elem_id="latent-slerp",
-    )
+    slerp_strip = ui.picture(first_path.slerp_strip, "slerp strip", "latent-slerp", type="pil")
     with gr.Row(equal_height=False):
         norm_plot = gr.Plot(
             first_path.norm_figure, label="‖z‖ along both paths", elem_id="latent-norms"

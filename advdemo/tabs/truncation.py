@@ -1,8 +1,9 @@
 """The "Truncation" tab: trading diversity for quality by sampling codes nearer the mean.
 
-Layout and wiring only: everything shown is advdemo.faces.truncation.truncation_view
-(validation, one forward pass per update, the measured diversity curve). Dragging psi or tau
-redraws the grid and its diversity while dragging; letting go redraws the plot as well.
+Layout and wiring only: everything shown is advdemo.faces.truncation (truncation_settings
+validates, truncation_view draws in one forward pass per update, with the measured diversity
+curve). Dragging psi or tau redraws the grid and its diversity while dragging; letting go
+redraws the plot as well.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import secrets
 import gradio as gr
 
 from advdemo import ui
-from advdemo.core.errors import MAX_SEED
 from advdemo.core.presets import Preset, by_key
 from advdemo.faces import truncation as ft
 from advdemo.models.store import ModelStore
@@ -22,6 +22,8 @@ TAB_ID = "truncation"
 
 DEFAULT_SEED, DEFAULT_PSI, DEFAULT_TAU = 0, 0.7, 1.0
 DEFAULT_FIRST, DEFAULT_GRID = 1000, 16
+# what the page opens with, in truncation()'s order
+DEFAULT_SETTINGS = (DEFAULT_SEED, "scale", DEFAULT_PSI, DEFAULT_TAU, DEFAULT_FIRST, DEFAULT_GRID)
 
 
 VARIANT_CHOICES = [
@@ -92,40 +94,22 @@ def truncation(
     """One seed swept over ψ (or τ) as a strip, a grid of `grid_size` seeds from `first_seed`
     at the chosen ψ (variant "scale") or τ (variant "resample"), its measured diversity, and
     the diversity-vs-ψ (or τ) plot."""
-    v = ft.truncation_view(
-        store.face_generator(),
-        seed,
-        variant,
-        psi,
-        tau,
-        first_seed,
-        grid_size,
-        curves=_curves(store),
-    )
+    v = _draw(store, ft.truncation_view, seed, variant, psi, tau, first_seed, grid_size)
     return v.sweep, v.grid, v.summary, v.figure
 
 
-def grid_only(
-    store: ModelStore,
-    seed: float,
-    variant: str,
-    psi: float,
-    tau: float,
-    first_seed: float,
-    grid_size,
-):
-    """While a slider is dragged: only the grid and its diversity (the plot waits for release)."""
-    v = ft.truncation_grid(
-        store.face_generator(),
-        seed,
-        variant,
-        psi,
-        tau,
-        first_seed,
-        grid_size,
-        curves=_curves(store),
-    )
+def grid_only(store: ModelStore, *values):
+    """While a slider is dragged: only the grid and its diversity (the plot waits for release).
+    `values`: truncation()'s, in its order (a private endpoint: no names to publish)."""
+    v = _draw(store, ft.truncation_grid, *values)
     return v.grid, v.summary
+
+
+def _draw(store: ModelStore, view, *values):
+    """`view` (ft.truncation_view or ft.truncation_grid) of the settings `values` (checked
+    here) on the store's face generator, with its kept diversity curves."""
+    settings = ft.truncation_settings(*values)
+    return view(store.face_generator(), settings, curves=_curves(store))
 
 
 def show_active_slider(variant: str):
@@ -143,55 +127,18 @@ def new_seeds():
 
 
 def build(store: ModelStore) -> None:
-    first = ft.truncation_view(
-        store.face_generator(),
-        DEFAULT_SEED,
-        "scale",
-        DEFAULT_PSI,
-        DEFAULT_TAU,
-        DEFAULT_FIRST,
-        DEFAULT_GRID,
-        curves=_curves(store),
-    )
+    first = _draw(store, ft.truncation_view, *DEFAULT_SETTINGS)
     ui.explanation(EXPLANATION)
     seed, variant, psi, tau = _settings()
-    with gr.Row():
-        preset_buttons = [
-            gr.Button(p.label, size="sm", elem_id=f"truncation-preset-{i}")
-            for i, p in enumerate(PRESETS)
-        ]
+    preset_buttons = ui.preset_row(PRESETS, "truncation")
     gr.Markdown("**One seed across ψ (or τ)**, with ‖z‖ under each face")
-    sweep = gr.Image(
-        first.sweep,
-        label="sweep strip",
-        show_label=False,
-        type="pil",
-        format="png",
-        interactive=False,
-        elem_id="truncation-sweep",
-    )
+    sweep = ui.picture(first.sweep, "sweep strip", "truncation-sweep", type="pil")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             gr.Markdown("**Many seeds at the chosen ψ (or τ)** (shown 2×, nearest-neighbour)")
-            grid = gr.Image(
-                first.grid,
-                label="grid",
-                show_label=False,
-                type="pil",
-                format="png",
-                interactive=False,
-                elem_id="truncation-grid",
-            )
+            grid = ui.picture(first.grid, "grid", "truncation-grid", type="pil")
             with gr.Row():
-                first_seed = gr.Number(
-                    DEFAULT_FIRST,
-                    label="Grid: first seed",
-                    precision=None,
-                    step=1,
-                    minimum=0,
-                    maximum=MAX_SEED,
-                    elem_id="truncation-first-seed",
-                )
+                first_seed = ui.seed_box(DEFAULT_FIRST, "Grid: first seed", "truncation-first-seed")
                 grid_size = gr.Slider(
                     ft.MIN_GRID,
                     ft.MAX_GRID,
@@ -235,53 +182,28 @@ def build(store: ModelStore) -> None:
         trigger_mode="always_last",
         **ui.LIGHT_LANE,
     )
-    instant = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
     variant.change(
         ui.friendly(show_active_slider),
         variant,
         [psi, tau],
         api_name="truncation_variant_sliders",
-        **instant,
+        **ui.INSTANT,
     )
-    new_button.click(
-        ui.friendly(new_seeds), None, [seed, first_seed], api_name="truncation_new", **instant
-    ).then(
-        truncation_fn,
-        inputs,
-        everything,
-        api_name="truncation_new_draw",
-        api_visibility="private",
-        **ui.LIGHT_LANE,
+    # set the controls instantly (no queue), then redraw everything in the light lane
+    private = {"api_visibility": "private"}
+    redraw = dict(fn=truncation_fn, inputs=inputs, outputs=everything, **private, **ui.LIGHT_LANE)
+    ui.set_then_redraw(
+        new_button, new_seeds, [seed, first_seed], "truncation_new", "truncation_new_draw", redraw
     )
-    for button, preset in zip(preset_buttons, PRESETS, strict=True):
-        button.click(
-            ui.friendly(ui.bind(set_preset, preset.key)),
-            None,
-            [variant, psi, tau],
-            api_name=f"truncation_preset_{button.elem_id.rsplit('-', 1)[-1]}",
-            **instant,
-        ).then(
-            truncation_fn,
-            inputs,
-            everything,
-            api_name=f"truncation_preset_{button.elem_id.rsplit('-', 1)[-1]}_draw",
-            api_visibility="private",
-            **ui.LIGHT_LANE,
-        )
+    for i, (button, preset) in enumerate(zip(preset_buttons, PRESETS, strict=True)):
+        setter, name = ui.bind(set_preset, preset.key), f"truncation_preset_{i}"
+        ui.set_then_redraw(button, setter, [variant, psi, tau], name, f"{name}_draw", redraw)
 
 
 def _settings() -> tuple:
     """The sweep's seed, the variant and its two sliders (ψ shown, τ hidden), in one row."""
     with gr.Row(equal_height=True):
-        seed = gr.Number(
-            DEFAULT_SEED,
-            label="Seed for the sweep",
-            precision=None,
-            step=1,
-            minimum=0,
-            maximum=MAX_SEED,
-            elem_id="truncation-seed",
-        )
+        seed = ui.seed_box(DEFAULT_SEED, "Seed for the sweep", "truncation-seed")
         variant = gr.Radio(
             VARIANT_CHOICES, value="scale", label="Variant", elem_id="truncation-variant"
         )

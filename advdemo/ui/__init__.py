@@ -3,13 +3,25 @@
 - errors: `friendly` turns library errors into messages a user can read; `bind` fixes a
   tab's model store as an endpoint's first parameter.
 - lanes: queue lanes and the low-priority heavy thread (`on_gpu`, `low_priority`).
-- components: `explanation` (Markdown with LaTeX), `image_upload` (opens only uploads).
+- components: `explanation` (Markdown with LaTeX), `image_upload` (opens only uploads),
+  `seed_box`, `picture`, `preset_row`.
+- events: `INSTANT` settings and `set_then_redraw` for buttons that set controls, then draw.
 - inputs: `readable_input_errors`, every input checked on the server before Gradio keeps it.
 - serving: serving a room at once (page replay, atomic image files, request body limit).
 """
 
-from advdemo.ui.components import LATEX, ImageUpload, explanation, image_upload, upload_roots
+from advdemo.ui.components import (
+    LATEX,
+    ImageUpload,
+    explanation,
+    image_upload,
+    picture,
+    preset_row,
+    seed_box,
+    upload_roots,
+)
 from advdemo.ui.errors import UNEXPECTED, bind, friendly
+from advdemo.ui.events import INSTANT, set_then_redraw
 from advdemo.ui.inputs import DEFAULT_MAX_TEXT, MAX_VALUE_CHARS, readable_input_errors, refusal
 from advdemo.ui.lanes import (
     HEAVY_LANE,
@@ -24,6 +36,7 @@ __all__ = [
     "DEFAULT_MAX_TEXT",
     "HEAVY_LANE",
     "HEAVY_NICENESS",
+    "INSTANT",
     "LATEX",
     "LIGHT_LANE",
     "MAX_VALUE_CHARS",
@@ -36,7 +49,11 @@ __all__ = [
     "image_upload",
     "low_priority",
     "on_gpu",
+    "picture",
+    "preset_row",
     "readable_input_errors",
     "refusal",
+    "seed_box",
+    "set_then_redraw",
     "upload_roots",
 ]

@@ -1,7 +1,9 @@
-"""Components the tabs share: Markdown with LaTeX, and the upload box that opens only uploads."""
+"""Components the tabs share: Markdown with LaTeX, the upload box that opens only uploads, seed
+boxes, pictures the app draws, and rows of preset buttons."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,8 @@ from gradio.utils import get_cache_folder, get_upload_folder
 from PIL import Image
 
 from advdemo.core import images
-from advdemo.core.errors import InputError
+from advdemo.core.errors import MAX_SEED, InputError
+from advdemo.core.presets import Preset
 
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
@@ -68,3 +71,39 @@ class ImageUpload(gr.Image):
 def image_upload(**kwargs: Any) -> ImageUpload:
     """An upload box whose file reaches the callback as a path, unconverted and unrejected."""
     return ImageUpload(**{"type": "filepath", "image_mode": None, **kwargs})
+
+
+def seed_box(value: int, label: str, elem_id: str, **options) -> gr.Number:
+    """A box for a seed: a whole number from 0 to MAX_SEED."""
+    return gr.Number(
+        value,
+        label=label,
+        precision=None,
+        step=1,
+        minimum=0,
+        maximum=MAX_SEED,
+        elem_id=elem_id,
+        **options,
+    )
+
+
+def picture(value, label: str, elem_id: str, **options) -> gr.Image:
+    """A picture the app draws (never an upload): PNG, its label for screen readers only."""
+    return gr.Image(
+        value,
+        label=label,
+        show_label=False,
+        format="png",
+        interactive=False,
+        elem_id=elem_id,
+        **options,
+    )
+
+
+def preset_row(presets: Sequence[Preset], tab: str) -> list[gr.Button]:
+    """One small button per preset, in a row; element ids `<tab>-preset-<i>`."""
+    with gr.Row():
+        return [
+            gr.Button(p.label, size="sm", elem_id=f"{tab}-preset-{i}")
+            for i, p in enumerate(presets)
+        ]

@@ -33,14 +33,16 @@ def test_diversity_curves_are_kept_per_instance(g):
 
 def test_truncation_view(g):
     curves = ft.DiversityCurves(g)
-    v = ft.truncation_view(g, 5, "scale", 0.5, 1.0, 100, 6, curves=curves)
+    settings = ft.truncation_settings(5, "scale", 0.5, 1.0, 100, 6)
+    assert settings == ft.Settings(seed=5, variant="scale", value=0.5, first=100, count=6)
+    v = ft.truncation_view(g, settings, curves=curves)
     assert v.diversity < v.baseline_diversity
     assert v.grid.size == (3 * 128, 2 * 128)  # 6 faces: 3 columns, 2 rows
     assert v.sweep.width == len(ft.PSI_SWEEP) * 128
     assert "Diversity at ψ = 0.5" in v.summary
-    v1 = ft.truncation_view(g, 5, "scale", 1.0, 1.0, 100, 6, curves=curves)
+    v1 = ft.truncation_view(g, ft.truncation_settings(5, "scale", 1.0, 1.0, 100, 6), curves=curves)
     assert v1.diversity == pytest.approx(v1.baseline_diversity, rel=1e-6)
-    g2 = ft.truncation_grid(g, 5, "scale", 0.5, 1.0, 100, 6)  # what a drag redraws
+    g2 = ft.truncation_grid(g, settings)  # what a drag redraws
     assert g2.grid.tobytes() == v.grid.tobytes() and g2.summary == v.summary
 
 
@@ -58,6 +60,6 @@ def test_truncation_view(g):
         ((1, "scale", 0.7, 1.0, -1, 16), "First seed of the grid must be at least 0"),
     ],
 )
-def test_bad_truncation_inputs_are_rejected(g, args, message):
+def test_bad_truncation_inputs_are_rejected(args, message):
     with pytest.raises(InputError, match=message):
-        ft.truncation_view(g, *args)
+        ft.truncation_settings(*args)

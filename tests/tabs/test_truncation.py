@@ -9,32 +9,29 @@ from advdemo.faces import truncation as ft
 from tests.conftest import wait_for_new_image
 
 
-def test_truncation_api(client):
+@pytest.mark.parametrize(
+    ("variant", "psi", "tau", "sweep_values", "said"),
+    [
+        ("scale", 0.0, 1.0, ft.PSI_SWEEP, "Diversity at ψ = 0: 0.000"),
+        ("resample", 0.7, 1.5, ft.TAU_SWEEP, "Diversity at τ = 1.5"),
+    ],
+)
+def test_truncation_api(client, variant, psi, tau, sweep_values, said):
     sweep, grid, summary, plot = client.predict(
         seed=3,
-        variant="scale",
-        psi=0.0,
-        tau=1.0,
+        variant=variant,
+        psi=psi,
+        tau=tau,
         first_seed=10,
         grid_size=4,
         api_name="/truncation",
     )
-    assert "Diversity at ψ = 0: 0.000" in summary
+    assert said in summary
     assert plot["type"] == "plotly"
     with Image.open(sweep) as s:
-        assert s.width == len(ft.PSI_SWEEP) * 128
+        assert s.width == len(sweep_values) * 128
     with Image.open(grid) as g:
         assert g.size == (2 * 128, 2 * 128)
-    _, _, summary_r, _ = client.predict(
-        seed=3,
-        variant="resample",
-        psi=0.7,
-        tau=1.5,
-        first_seed=10,
-        grid_size=4,
-        api_name="/truncation",
-    )
-    assert "Diversity at τ = 1.5" in summary_r
 
 
 @pytest.mark.browser

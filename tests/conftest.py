@@ -106,6 +106,18 @@ def offline_store(tmp_path):
     return ModelStore(checkpoint_dir=tmp_path, download=no_network)
 
 
+def place_online(store, name: str, state_dict: dict) -> None:
+    """Put `state_dict` where `store` keeps the first-use download of online model `name`, and
+    record its sha256 as a real download does (a file without one is refused)."""
+    import torch
+
+    from advdemo.models import checkpoints, registry
+
+    path = store.weights_path(registry.spec(name))
+    torch.save(state_dict, path)
+    checkpoints.record_sha256(path)
+
+
 def wait_for_new_image(page, selector: str, before: str | None, timeout: float = 30_000) -> str:
     """Wait until the <img> at CSS `selector` shows a source other than `before`, loaded and
     decoded; returns the new source. (`#elem-id img` for a gr.Image.)"""

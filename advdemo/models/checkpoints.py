@@ -102,6 +102,29 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def record_path(path: Path) -> Path:
+    """Where the sha256 of a first-use download is kept: beside it, `<name>.sha256`."""
+    return path.with_name(path.name + ".sha256")
+
+
+def record_sha256(path: Path) -> str:
+    """Remember what a downloaded file hashes to, so that every later load can check that it
+    is still the file the app downloaded (and not one put there by hand or damaged)."""
+    digest = sha256_of(path)
+    partial = record_path(path).with_suffix(".partial")
+    partial.write_text(digest + "\n")
+    partial.replace(record_path(path))
+    return digest
+
+
+def recorded_sha256(path: Path) -> str | None:
+    """The sha256 recorded when `path` was downloaded, or None if the app never did."""
+    try:
+        return record_path(path).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def is_present(
     weights: PackagedWeights, *, verify: bool = False, directory: Path | None = None
 ) -> bool:

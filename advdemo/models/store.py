@@ -229,6 +229,23 @@ class ModelStore:
                 "built-in models work without a network."
             ) from exc
         partial.replace(target)
+        checkpoints.record_sha256(target)
+
+    def _check_online_file(self, spec: ModelSpec, path: Path) -> None:
+        """An online model's file must be the one this app downloaded: its sha256 was recorded
+        then and is checked at every load (a file put there by hand, or damaged since, would
+        otherwise be loaded as if downloaded and turn every photo into noise)."""
+        recorded = checkpoints.recorded_sha256(path)
+        if recorded is None:
+            problem = "was not downloaded by this app (no sha256 was recorded for it)"
+        elif checkpoints.sha256_of(path) != recorded:
+            problem = "has changed since it was downloaded (its sha256 no longer matches)"
+        else:
+            return
+        raise ModelUnavailable(
+            f"The weights file of '{spec.title}' ({path}) {problem}, so it is not used. "
+            "Delete it (and its .sha256 beside it) and pick the model again to fetch it afresh."
+        )
 
     def _read_state_dict(self, spec: ModelSpec) -> dict[str, Tensor]:
         path = self.weights_path(spec)
@@ -239,6 +256,8 @@ class ModelStore:
                 f"The built-in checkpoint for '{spec.title}' is missing or damaged ({path}). "
                 f"Run `{checkpoints.SETUP_COMMAND}` to fetch it again."
             )
+        if spec.url is not None:
+            self._check_online_file(spec, path)
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a corrupt or foreign file: tell which and how to recover

@@ -80,7 +80,7 @@ def _run_beside(work: Callable[[], Tensor], prepare: Callable[[], None], rounds:
             t0 = time.perf_counter()
             try:
                 outputs.append(work())
-            except Exception:
+            except Exception:  # counted here, and _check requires the count to be zero
                 failures += 1
                 if len(errors) < 3:
                     errors.append(traceback.format_exc(limit=-4))
@@ -99,7 +99,7 @@ def _run_beside(work: Callable[[], Tensor], prepare: Callable[[], None], rounds:
         ):
             try:
                 prepare()
-            except Exception:
+            except Exception:  # kept here, and _check requires there to be none
                 prepare_errors.append(traceback.format_exc(limit=-4))
             done_rounds += 1
     finally:

@@ -10,8 +10,9 @@ import torch
 
 from advdemo.core import images
 from advdemo.core.errors import InputError, ModelUnavailable
-from advdemo.models import registry
+from advdemo.models import checkpoints, registry
 from advdemo.models.store import ModelStore
+from tests.conftest import place_online
 
 BUILTIN = registry.names(builtin_only=True)
 CAT_CLASSES = {"tiger cat", "Egyptian cat", "tabby", "Persian cat", "Siamese cat", "lynx"}
@@ -157,7 +158,7 @@ def test_torchvision_loader_reads_a_checkpoint_in_torchvision_layout(offline_sto
 
     spec = registry.spec(name)
     reference = tvm.get_model(name, weights=None).eval()
-    torch.save(reference.state_dict(), offline_store.weights_path(spec))
+    place_online(offline_store, name, reference.state_dict())
     model = offline_store.classifier(name)
     x = torch.rand(2, 3, spec.input_size, spec.input_size)
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
@@ -169,9 +170,46 @@ def test_torchvision_loader_reads_a_checkpoint_in_torchvision_layout(offline_sto
 
 
 def test_a_corrupt_online_file_is_a_clear_error(offline_store):
-    offline_store.weights_path(registry.spec("mobilenet_v3_large")).write_bytes(b"garbage")
+    path = offline_store.weights_path(registry.spec("mobilenet_v3_large"))
+    path.write_bytes(b"garbage")
+    checkpoints.record_sha256(path)  # downloaded as it is: the server sent garbage
     with pytest.raises(ModelUnavailable, match="Delete the file"):
         offline_store.get("mobilenet_v3_large")
+
+
+def _downloads(state_dict: dict):
+    """A downloader that 'fetches' `state_dict` (and counts its calls)."""
+    calls = []
+
+    def download(url, dst, **kwargs):
+        calls.append(url)
+        torch.save(state_dict, dst)
+
+    return download, calls
+
+
+def test_online_weights_are_checked_against_their_recorded_sha256(tmp_path):
+    """A file put in online/ by hand under an official name, or changed after its download,
+    is refused with a message saying so, instead of being loaded as if downloaded (#20)."""
+    import torchvision.models as tvm
+
+    reference = tvm.get_model("mobilenet_v3_large", weights=None).state_dict()
+    download, calls = _downloads(reference)
+    store = ModelStore(checkpoint_dir=tmp_path, download=download)
+    store.classifier("mobilenet_v3_large")  # downloaded once, its sha256 recorded
+    path = store.weights_path(registry.spec("mobilenet_v3_large"))
+    assert calls and checkpoints.recorded_sha256(path) == checkpoints.sha256_of(path)
+
+    later = ModelStore(checkpoint_dir=tmp_path, download=download)  # e.g. the next start
+    later.classifier("mobilenet_v3_large")
+    assert len(calls) == 1  # found on disk, checked, not fetched again
+
+    torch.save({k: torch.zeros_like(v) for k, v in reference.items()}, path)  # swapped
+    with pytest.raises(ModelUnavailable, match="has changed since it was downloaded"):
+        ModelStore(checkpoint_dir=tmp_path, download=download).classifier("mobilenet_v3_large")
+    checkpoints.record_path(path).unlink()  # now a file nobody recorded: placed by hand
+    with pytest.raises(ModelUnavailable, match="was not downloaded by this app"):
+        ModelStore(checkpoint_dir=tmp_path, download=download).classifier("mobilenet_v3_large")
 
 
 def test_a_missing_built_in_checkpoint_names_the_set_up_command(tmp_path):

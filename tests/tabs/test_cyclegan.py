@@ -16,11 +16,10 @@ from PIL import Image
 
 from advdemo.core import images
 from advdemo.core.errors import ModelUnavailable
-from advdemo.models import registry
 from advdemo.tabs import cyclegan as tab
 from advdemo.translation import cyclegan as cg
 from benchmarks.common import launch_local
-from tests.conftest import wait_for_new_image
+from tests.conftest import place_online, wait_for_new_image
 from tests.translation.test_cyclegan import junyanz_checkpoint
 
 CAT = str(images.asset("chelsea.png"))  # 451×300
@@ -40,10 +39,6 @@ def offline_client(offline_store):
     url = launch_local(demo)
     yield Client(url, analytics_enabled=False, verbose=False)
     demo.close()
-
-
-def place(store, name: str, sd: dict) -> None:
-    torch.save(sd, store.weights_path(registry.spec(name)))
 
 
 def test_api_translates_with_the_builtin_model_and_says_there_is_no_cycle(client, store):
@@ -74,7 +69,7 @@ def test_api_keeps_the_aspect_of_odd_sizes(client, tmp_path):
 def test_api_returns_the_cycle_where_a_reverse_exists(offline_client, offline_store):
     for name, seed in (("summer2winter_yosemite", 5), ("winter2summer_yosemite", 6)):
         sd = junyanz_checkpoint(seed, running_stats=True, module_prefix=True)
-        place(offline_store, name, sd)
+        place_online(offline_store, name, sd)
     before, _, reconstruction, heat, summary = offline_client.predict(
         handle_file(CAT), "summer2winter_yosemite", 128, api_name="/translate"
     )

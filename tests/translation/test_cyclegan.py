@@ -22,6 +22,7 @@ from advdemo.core.errors import InputError, ModelUnavailable
 from advdemo.models import registry
 from advdemo.models.store import ModelStore
 from advdemo.translation import cyclegan as cg
+from tests.conftest import place_online
 
 # --------------------------------------------------------------------------- helpers
 
@@ -128,9 +129,10 @@ def reference_generator(sd: dict, x: torch.Tensor) -> torch.Tensor:
 
 def place(store: ModelStore, name: str, sd: dict) -> None:
     """Put a checkpoint where `store` expects the first-use download of `name`."""
-    path = store.weights_path(registry.spec(name))
-    assert path == store.checkpoint_dir / "online" / f"{name}.pth"
-    torch.save(sd, path)
+    assert (
+        store.weights_path(registry.spec(name)) == store.checkpoint_dir / "online" / f"{name}.pth"
+    )
+    place_online(store, name, sd)
 
 
 # --------------------------------------------------------------------------- sizes

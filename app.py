@@ -88,7 +88,7 @@ def list_models() -> list[dict]:
 def build_demo(store: ModelStore) -> gr.Blocks:
     """Build the whole app on `store`. Tests call this too, then launch it on a free port."""
     images.limit_decoding()  # Gradio decodes some images before our checks: see core.images
-    serving.atomic_cache_writes()  # identical outputs for many users: see advdemo.serving
+    serving.atomic_cache_writes()  # identical outputs for many users: see advdemo.ui.serving
     with gr.Blocks(
         title="advdemo: adversarial examples and GANs",
         analytics_enabled=False,
@@ -133,7 +133,7 @@ def launch_options() -> dict:
                     serving.BodyLimit,
                     max_upload_bytes=MAX_UPLOAD_MB * 2**20 + serving.MULTIPART_SLACK,
                 ),
-                # "/" and "/config" replayed instead of rebuilt per visitor: see advdemo.serving
+                # "/" and "/config" replayed instead of rebuilt per visitor: see advdemo.ui.serving
                 Middleware(serving.CachedPages),
             ]
         },

@@ -15,7 +15,7 @@ Users first connect, all at once, and start their requests when every one of the
 connected (the "(connect)" row times that). The simulated users share this one Python
 process: 30 gradio_client connections parse the app's 0.5 MB config under one GIL for ~3 s,
 which would stall the other simulated users' clocks, not the server (the server's part is
-~17 ms per connection since advdemo.serving replays the page and config). Students on their
+~17 ms per connection since advdemo.ui.serving replays the page and config). Students on their
 own devices do not share a GIL, so the requests are timed after the joining.
 
 Reports p50/p95 latency per endpoint as the clients saw it and, when the app was launched

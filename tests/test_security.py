@@ -202,6 +202,38 @@ def test_a_data_url_is_refused_before_anything_decodes_it(app_url, with_meta):
     assert seconds < 3, f"took {seconds:.1f} s: something decoded it"
 
 
+def test_a_web_address_is_refused_before_anything_fetches_it(app_url, tmp_path):
+    """#19.3: an image "path" that is a web address would be downloaded by Gradio with no size
+    limit (and from wherever the server can reach); it is refused, and nothing is fetched."""
+    import http.server
+    import threading
+
+    fetched: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"\0" * 1024)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"http://127.0.0.1:{server.server_address[1]}/huge.png"
+        for image in ({"path": address, "meta": META}, {"path": address, "url": address}):
+            kind, message = call(app_url, "classify", [image, adversarial.DEFAULT_MODEL])
+            assert kind == "error"
+            assert "web address" in message and "upload" in message, message
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert fetched == []
+
+
 def test_request_bodies_are_capped(app_url):
     """#19.3: an oversize JSON body is refused before it is read whole, with or without a
     Content-Length; uploads are capped at the app's upload limit."""

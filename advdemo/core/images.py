@@ -3,7 +3,7 @@
 `load_image` is the single door for uploads (file paths, PIL images, numpy arrays): EXIF
 orientation applied, every PIL mode converted to RGB (alpha composited on white), animated
 images reduced to their first frame, size limits and the decompression-bomb guard enforced.
-Whatever cannot be used raises advdemo.errors.InputError with a message a user can act on.
+Whatever cannot be used raises advdemo.core.errors.InputError with a message a user can act on.
 
 A path that came from a client is trusted only after `confined` has checked that it names a
 file inside the folders uploads live in (the UI's upload component does that before anything

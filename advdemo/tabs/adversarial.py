@@ -194,7 +194,7 @@ def attack(
     or "lecture"; eps_k: L∞ budget in grey levels, eps = eps_k/255 (0..64); steps: iterations
     (1..500, PGD and lecture); target: an ImageNet class name (used when targeted); mode:
     "untargeted" or "targeted"; step_k: PGD step size / the lecture method's learning rate in
-    grey levels (1..64); lam: λ of the lecture's method (0..100).
+    grey levels (1..16); lam: λ of the lecture's method (0..100).
     Returns the adversarial image (the model's centre crop, attacked), the perturbation ×10 on
     grey, top-5 after, the metrics, top-5 before, the original crop, a one-line summary, the
     confidence plot, the robustness checks and the downloadable PNG (crop plus frame).

@@ -463,7 +463,7 @@ def _slots() -> tuple[list, list, list, list]:
     """The three slots side by side: name box, picks, average face, clear button each."""
     names, slot_picks, slot_avg, clear_buttons = [], [], [], []
     with gr.Row(equal_height=False):
-        for slot, default, sign in zip(SLOTS, DEFAULT_NAMES, ("+", "−", "+"), strict=True):
+        for slot, default, sign in zip(SLOTS, DEFAULT_NAMES, ar.SLOT_SIGNS, strict=True):
             key = slot.lower()
             with gr.Column(elem_classes=["arith-slot"], elem_id=f"arith-slot-{key}"):
                 names.append(

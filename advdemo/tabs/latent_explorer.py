@@ -124,8 +124,8 @@ def generate(
     man: float,
     dark_hair: float,
 ):
-    """The face of `seed` moved along each direction by its offset (in prior std units, |x| ≤ 10),
-    and its attribute read-outs (HTML)."""
+    """The face of `seed` moved along each direction by its offset (in prior std units,
+    |x| ≤ 5 as the sliders allow), and its attribute read-outs (HTML)."""
     offsets = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, glasses, smile, man, dark_hair]
     generator, dirs = store.face_generator(), _directions(store)
     with single_thread():  # one small face: two threads only wait on busy cores

@@ -12,13 +12,11 @@
 
 from advdemo.ui.components import (
     LATEX,
-    ImageUpload,
     explanation,
     image_upload,
     picture,
     preset_row,
     seed_box,
-    upload_roots,
 )
 from advdemo.ui.errors import UNEXPECTED, bind, friendly
 from advdemo.ui.events import INSTANT, set_then_redraw
@@ -42,7 +40,6 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "SLIDER_LANE",
     "UNEXPECTED",
-    "ImageUpload",
     "bind",
     "explanation",
     "friendly",
@@ -55,5 +52,4 @@ __all__ = [
     "refusal",
     "seed_box",
     "set_then_redraw",
-    "upload_roots",
 ]

@@ -154,20 +154,27 @@ def _size_refusal(block: Any, value: Any) -> str | None:
     return None
 
 
-def _has_data_url(value: Any) -> bool:
-    """Whether a dict anywhere in `value` has a "url" that is a data: URL (iteratively: a
-    payload may nest as deep as its JSON parser allowed)."""
+def _not_an_upload(value: Any) -> str | None:
+    """What kind of address a dict anywhere in `value` gives instead of an uploaded file: "a
+    data: URL" (its "url"; Gradio decodes it whole) or "a web address" (its "path"; Gradio
+    downloads it, with no size limit), else None. Iterative: a payload may nest as deep as its
+    JSON parser allowed. (An http "url" beside a local "path" is how the page refers to a file
+    the server already has: fine.)"""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            url = item.get("url")
+            url, path = item.get("url"), item.get("path")
             if isinstance(url, str) and url.lstrip()[:5].lower() == "data:":
-                return True
+                return "a data: URL"
+            if isinstance(path, str) and path.lstrip()[:8].lower().startswith(
+                ("http://", "https://", "data:")
+            ):
+                return "a web address"
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
-    return False
+    return None
 
 
 def refusal(block: Any, value: Any) -> str | None:
@@ -180,13 +187,14 @@ def refusal(block: Any, value: Any) -> str | None:
     Anything else: at most MAX_VALUE_CHARS as JSON.
 
     Files: Gradio decodes an image given as a data: URL whole (an 8,900² PNG of 246 kB took
-    6.8 s and ~1 GB) before any check of ours, and outside the upload size limit; images
-    arrive as uploaded files only. (A JSON value is data, never decoded: not a file.)
+    6.8 s and ~1 GB) before any check of ours, and downloads one given as a web address with
+    no size limit (and from wherever the server can reach), both outside the upload limit;
+    images arrive as uploaded files only. (A JSON value is data, never decoded: not a file.)
     """
-    if not isinstance(block, gr.JSON) and _has_data_url(value):
+    if not isinstance(block, gr.JSON) and (kind := _not_an_upload(value)) is not None:
         return (
-            f"“{_label(block)}” takes an uploaded file, not a data: URL: upload the image "
-            "first (with gradio_client: handle_file(path))."
+            f"“{_label(block)}” takes an uploaded file, not {kind}: upload the image "
+            "first (with gradio_client: handle_file(path) of a file on your machine)."
         )
     if isinstance(block, gr.Textbox):
         return _text_refusal(block, value, getattr(block, "max_length", None) or DEFAULT_MAX_TEXT)

@@ -91,7 +91,7 @@ class CachedPages:
         self._entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
         self.off_because = replay_unsafe_because()
         if self.off_because:
-            log.error("page replay (advdemo.serving.CachedPages) is OFF: %s", self.off_because)
+            log.error("page replay (advdemo.ui.serving.CachedPages) is OFF: %s", self.off_because)
 
     def key(self, scope: dict) -> tuple | None:
         """The cache key for this request, or None if it must reach Gradio."""

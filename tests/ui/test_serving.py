@@ -1,4 +1,4 @@
-"""advdemo.serving: Gradio's page and config replayed per address, and cache files written
+"""advdemo.ui.serving: Gradio's page and config replayed per address, and cache files written
 atomically so that many users producing the same image never download half of it."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One class serves both checkpoints we load: the official generators (InstanceNorm without
 affine parameters) and vintagify's photo→vintage generator (InstanceNorm with affine=True,
-residual blocks stored as `block` rather than `conv_block`; advdemo.inference renames them).
+residual blocks stored as `block` rather than `conv_block`; advdemo.models.registry renames them).
 """
 
 from __future__ import annotations

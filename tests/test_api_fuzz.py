@@ -33,6 +33,9 @@ import app as app_module
 from advdemo import ui
 from benchmarks.load_test import PHOTOS, Param, Settings, api_spec, make_client, request
 
+pytestmark = pytest.mark.slow  # every case of every endpoint: ~40 s; CI runs it
+
+
 # Every public api_name the app must have. A new public endpoint must be added here (and gets
 # fuzzed automatically); one that disappears fails the set test below.
 EXPECTED_PUBLIC = {

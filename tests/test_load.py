@@ -43,6 +43,7 @@ def test_every_endpoint_of_the_mix_exists(client):
     assert wanted <= set(names), f"the app lacks {sorted(wanted - set(names))}"
 
 
+@pytest.mark.slow
 def test_concurrent_users_get_every_answer(app_url):
     result = load_test.run_load(
         app_url, users=8, requests_per_user=10, time_limit=150, think=0.05, settings=CI_SETTINGS
@@ -97,6 +98,7 @@ def test_the_slider_target_is_judged_in_the_app_when_its_timing_is_known(
     )
 
 
+@pytest.mark.slow
 def test_long_heavy_jobs_do_not_hold_up_sliders(app_url):
     """While one user's long attack (and largest translation) runs, another user's slider
     moves are answered before it ends: light work never queues behind the heavy lane."""
@@ -108,6 +110,7 @@ def test_long_heavy_jobs_do_not_hold_up_sliders(app_url):
         assert during, f"no slider move was answered while {name} ran: sliders wait for it"
 
 
+@pytest.mark.slow
 def test_short_soak_keeps_memory_flat(app_url):
     result = soak.run_soak(
         app_url,

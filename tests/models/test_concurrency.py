@@ -132,6 +132,7 @@ def _check(result: dict) -> None:
         assert torch.allclose(out, reference, rtol=0, atol=1e-6), "a call gave another answer"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("running", list(RUNNING))
 def test_a_model_runs_unaffected_while_another_gets_its_gradient_path(store, running, caplog):
     """Loading a classifier and folding its BatchNorm (what the warm-up does, in a store of

@@ -27,7 +27,10 @@ class ModelUnavailable(RuntimeError):
 
 
 def finite(name: str, value: object, lo: float | None = None, hi: float | None = None) -> float:
-    """Return `value` as a float, or raise InputError if it is not a finite number in [lo, hi]."""
+    """Return `value` as a float, or raise InputError if it is not a finite number in [lo, hi].
+    An empty box (None, or a blank string) is told so, whatever the box is for."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError(f"{name} is empty: type a number.")
     if isinstance(value, bool) or not isinstance(value, Real | str):
         raise InputError(f"{name} must be a number, got {type(value).__name__}.")
     try:

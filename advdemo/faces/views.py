@@ -297,9 +297,7 @@ def interpolation(
     lerp_faces, slerp_faces = faces[:n], faces[n:]
     ln, sn = latent.norms(zl), latent.norms(zs)
 
-    def captions(norms: Tensor) -> list[str] | None:
-        if n > STRIP_ROW:  # too small to read; the plot carries the numbers
-            return None
+    def captions(norms: Tensor) -> list[str]:  # every row of a wrapped strip keeps its own
         return [f"t={float(x):.2f}\n‖z‖={float(r):.1f}" for x, r in zip(t, norms, strict=True)]
 
     return Interpolation(

@@ -19,6 +19,7 @@ from advdemo.faces import attributes as fa
 from advdemo.faces import views as fv
 from advdemo.models.runtime import single_thread
 from advdemo.models.store import ModelStore
+from advdemo.ui.events import redraw_on_commit, redrawing_css
 
 TITLE = "Latent explorer"
 TAB_ID = "latent"
@@ -37,7 +38,7 @@ CSS = """
 .advdemo-readout-norm { margin-top: 6px; color: #4b5563; }
 #latent-face img { image-rendering: pixelated; }
 .advdemo-caption { font-size: 13px; color: #4b5563; }
-"""
+""" + redrawing_css(("latent-lerp", "latent-slerp", "latent-norms", "latent-gif"))
 
 
 def explanation_md() -> str:
@@ -258,7 +259,7 @@ def build(store: ModelStore) -> None:
     path_inputs = [seed, end_seed, frames, disentangle, *sliders]
     live = {"show_progress": "hidden", "trigger_mode": "always_last", **ui.SLIDER_LANE}
     gr.on(
-        [s.input for s in sliders] + [seed.submit, disentangle.input],
+        [s.input for s in sliders] + [disentangle.input],
         generate_fn,
         face_inputs,
         face_outputs,
@@ -268,6 +269,7 @@ def build(store: ModelStore) -> None:
     # UI plumbing: set the controls instantly (no queue), then redraw like a slider move.
     private = {"api_visibility": "private"}
     redraw = dict(fn=generate_fn, inputs=face_inputs, outputs=face_outputs, **live, **private)
+    redraw_on_commit(seed, "latent_seed_commit", redraw)  # Enter or leaving the box
     ui.set_then_redraw(
         new_button, new_face, [seed, *sliders], "latent_new_seed", "latent_new_face", redraw
     )
@@ -277,22 +279,25 @@ def build(store: ModelStore) -> None:
     for i, (button, preset) in enumerate(zip(preset_buttons, PRESETS, strict=True)):
         setter, name = ui.bind(set_preset, preset.key), f"latent_preset_{i}"
         ui.set_then_redraw(button, setter, [disentangle, *sliders], name, f"{name}_face", redraw)
-    path = dict(fn=interpolate_fn, inputs=path_inputs, outputs=path_outputs, **private)
+    # the strips stay on screen while they are redrawn (a small "redrawing…" in the corner)
+    keep = {"show_progress": "minimal", "trigger_mode": "always_last", **ui.LIGHT_LANE}
+    path = dict(fn=interpolate_fn, inputs=path_inputs, outputs=path_outputs, **private, **keep)
+    redraw_on_commit(end_seed, "latent_end_seed_commit", path)
     ui.set_then_redraw(
         end_random,
         random_end,
         end_seed,
         "latent_random_end",
         "latent_random_end_interpolate",
-        {**path, **ui.LIGHT_LANE},
+        path,
     )
     gr.on(
-        [run.click, end_seed.submit, frames.release],
+        [run.click, frames.release],
         interpolate_fn,
         path_inputs,
         path_outputs,
         api_name="interpolate",
-        **ui.LIGHT_LANE,
+        **keep,
     )
 
 

@@ -16,6 +16,7 @@ from advdemo import ui
 from advdemo.core.presets import Preset, by_key
 from advdemo.faces import truncation as ft
 from advdemo.models.store import ModelStore
+from advdemo.ui.events import redraw_on_commit, redrawing_css
 
 TITLE = "Truncation"
 TAB_ID = "truncation"
@@ -45,9 +46,12 @@ PRESETS = (  # element ids and api names number them in this order
     Preset("tau1", "τ = 1 (BigGAN-style)", {"variant": "resample", "psi": DEFAULT_PSI, "tau": 1.0}),
 )
 
-CSS = """
-#truncation-grid img { image-rendering: pixelated; }
-"""
+# A redraw keeps the pictures on screen (show_progress "minimal"); Gradio's corner timer would
+# add an estimate averaged over every setting (0.6 s said while a 64-face resample takes 3 s),
+# so it says "redrawing…" instead.
+REDRAWN = ("truncation-sweep", "truncation-grid", "truncation-summary", "truncation-plot")
+CSS = "#truncation-grid img { image-rendering: pixelated; }\n" + redrawing_css(REDRAWN)
+
 
 EXPLANATION = r"""
 ### Truncation: fewer surprises, fewer differences
@@ -70,6 +74,9 @@ is far outside anything it saw. Big models trained longer (BigGAN, StyleGAN) cop
 *Try this:* drag ψ from 1 down to 0.5 and watch the grid's odd faces calm down while the
 diversity number falls; then try ψ = 1.5.
 """
+
+
+KEEP_PICTURES = {"show_progress": "minimal", "trigger_mode": "always_last"}
 
 
 def _curves(store: ModelStore) -> ft.DiversityCurves:
@@ -160,15 +167,13 @@ def build(store: ModelStore) -> None:
             psi.release,
             tau.release,
             variant.input,
-            seed.submit,
-            first_seed.submit,
             grid_size.release,
         ],
         truncation_fn,
         inputs,
         everything,
         api_name="truncation",
-        trigger_mode="always_last",
+        **KEEP_PICTURES,
         **ui.LIGHT_LANE,
     )
     gr.on(
@@ -192,6 +197,9 @@ def build(store: ModelStore) -> None:
     # set the controls instantly (no queue), then redraw everything in the light lane
     private = {"api_visibility": "private"}
     redraw = dict(fn=truncation_fn, inputs=inputs, outputs=everything, **private, **ui.LIGHT_LANE)
+    redraw |= KEEP_PICTURES
+    for box, name in ((seed, "truncation_seed_commit"), (first_seed, "truncation_first_commit")):
+        redraw_on_commit(box, name, redraw)  # Enter or leaving the box, once per new value
     ui.set_then_redraw(
         new_button, new_seeds, [seed, first_seed], "truncation_new", "truncation_new_draw", redraw
     )

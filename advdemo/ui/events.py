@@ -18,3 +18,32 @@ def set_then_redraw(
     button.click(friendly(setter), None, controls, api_name=api_name, **INSTANT).then(
         api_name=redraw_name, **redraw
     )
+
+
+def _changed(value, last):
+    """The box's value if it differs from the one last committed; else stop the chain quietly
+    (a hidden error: .success does not run, and nothing is shown)."""
+    if value == last:
+        raise gr.Error("unchanged", visible=False, print_exception=False)
+    return value
+
+
+def redraw_on_commit(box: gr.Number, api_name: str, redraw: dict) -> None:
+    """Enter in `box`, or leaving it, redraws (`redraw`: the follow-up's fn, inputs, outputs and
+    options) once per new value: Enter then a click elsewhere sends the same value twice, and
+    the second is dropped at once, outside the queue. Steps named `api_name`, `<api_name>_draw`."""
+    last = gr.State(box.value)
+    gr.on(
+        [box.submit, box.blur], _changed, [box, last], last, api_name=api_name, **INSTANT
+    ).success(api_name=f"{api_name}_draw", **redraw)
+
+
+def redrawing_css(elem_ids) -> str:
+    """CSS for outputs redrawn with show_progress="minimal": Gradio's corner timer ("3.3/0.6s",
+    the estimate a running mean over all settings) reads "redrawing…" instead."""
+    minimal = ", ".join(f"#{e} .minimal .progress-text" for e in elem_ids)
+    return (
+        f"{minimal} {{ font-size: 0; }}\n"
+        + ", ".join(f"#{e} .minimal .progress-text::after" for e in elem_ids)
+        + ' { content: "redrawing…"; font-size: var(--text-sm); }\n'
+    )

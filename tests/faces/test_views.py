@@ -53,6 +53,27 @@ def test_interpolation_strips_norms_and_gif(g, dirs):
     assert len(traces["lerp"].y) == len(traces["slerp"].y) == 8
 
 
+@pytest.mark.parametrize("frames", [fv.STRIP_ROW + 1, fv.MAX_FRAMES])
+def test_wrapped_strips_keep_t_and_norm_under_every_frame(g, dirs, frames):
+    """Past one row (16 frames) the strips wrap; every row keeps its captions: each cell is as
+    tall as in a one-row strip, and the band under every face has text in it."""
+    z0, z1 = fv.interpolation_codes(g, dirs, 0, 1, [0.0] * n_dirs())
+    one_row = fv.interpolation(g, z0, z1, fv.STRIP_ROW).lerp_strip
+    face = 64 * fv.STRIP_SCALE
+    assert one_row.height > face  # the captioned reference
+    it = fv.interpolation(g, z0, z1, frames)
+    rows = math.ceil(frames / fv.STRIP_ROW)
+    for strip in (it.lerp_strip, it.slerp_strip):
+        assert strip.size == (fv.STRIP_ROW * face, rows * one_row.height)
+        grey = strip.convert("L")
+        for i in range(frames):
+            r, c = divmod(i, fv.STRIP_ROW)
+            band = grey.crop(
+                (c * face, r * one_row.height + face, (c + 1) * face, (r + 1) * one_row.height)
+            )
+            assert band.getextrema()[0] < 128, f"frame {i} has no caption"
+
+
 def test_what_the_explorer_says_about_glasses_and_man(g, dirs):
     """The latent tab's "try this" text: glasses raise P(man), and disentangling cannot help
     much because the named directions are already nearly orthogonal."""
@@ -97,7 +118,7 @@ BAD_FACE = [
     ((2**40, offsets()), "Seed must be at most"),
     ((1.5, offsets()), "Seed must be a whole number"),
     (("abc", offsets()), "Seed must be a number"),
-    ((None, offsets()), "Seed must be a number"),
+    ((None, offsets()), "Seed is empty: type a number"),
     ((1, offsets(k0=math.nan)), "Offset along pc1 must be a finite number"),
     ((1, offsets(k3=math.inf)), "Offset along pc4 must be a finite number"),
     ((1, offsets(k10=-math.inf)), "Offset along glasses must be a finite number"),

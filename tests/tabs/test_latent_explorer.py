@@ -95,6 +95,9 @@ BAD_CALLS = [
     ("generate", {"seed": math.inf}, "greater than maximum value 4294967295"),
     ("generate", {"seed": -1}, "less than minimum value 0"),
     ("generate", {"seed": 2.5}, "Seed must be a whole number"),
+    ("generate", {"seed": None}, "Seed is empty: type a number"),
+    ("interpolate", {"end_seed": None}, "End seed is empty: type a number"),
+    ("truncation", {"first_seed": None}, "First seed of the grid is empty: type a number"),
     ("generate", {"glasses": math.nan}, "Offset along glasses must be a finite number"),
     ("generate", {"pc3": math.inf}, "greater than maximum value 5"),
     ("generate", {"smile": -math.inf}, "less than minimum value -5"),
@@ -184,3 +187,35 @@ def test_latent_tab_in_a_browser(page, app_url, artifacts):
     page.locator("#latent-smile input[type=range]").fill("3")
     wait_for_new_image(page, face, before)
     page.screenshot(path=str(artifacts / "latent.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_typed_seeds_apply_on_blur_once(page, app_url):
+    """Issue #20: a typed seed redraws when its box loses focus, as on Enter; Enter followed
+    by a click elsewhere redraws once, not twice."""
+    joins: list[str] = []
+    page.on("request", lambda r: joins.append(r.url) if "/gradio_api/queue/join" in r.url else None)
+    page.goto(app_url)
+    page.get_by_role("tab", name="Latent explorer").click()
+    face, lerp = "#latent-face img", "#latent-lerp img"
+    page.wait_for_selector(face, timeout=60_000)
+    before = page.locator(face).get_attribute("src")
+    page.locator("#latent-seed input").fill("31")
+    page.locator("#latent-readout").click()  # focus leaves the box: no Enter
+    shown = wait_for_new_image(page, face, before)
+
+    # Enter, then a click elsewhere: one redraw
+    page.wait_for_timeout(500)
+    joins.clear()
+    page.locator("#latent-seed input").fill("32")
+    page.locator("#latent-seed input").press("Enter")
+    wait_for_new_image(page, face, shown)
+    page.locator("#latent-readout").click()
+    page.wait_for_timeout(1_000)
+    assert len(joins) == 1, joins
+
+    # the end seed: leaving the box redraws the strips
+    lerp_before = page.locator(lerp).get_attribute("src")
+    page.locator("#latent-end-seed input").fill("99")
+    page.locator("#latent-readout").click()
+    wait_for_new_image(page, lerp, lerp_before)

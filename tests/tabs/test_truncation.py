@@ -72,3 +72,66 @@ def test_truncation_tab_in_a_browser(page, app_url, artifacts):
         "() => document.querySelector('#truncation-summary').innerText.includes('ψ = 0.7')"
     )
     page.screenshot(path=str(artifacts / "truncation.png"), full_page=True)
+
+
+def hold_next_join(page) -> list:
+    """Hold the next queued request (POST .../queue/join) until the test lets it go:
+    returns the list the held route lands in."""
+    held: list = []
+    page.route(
+        "**/gradio_api/queue/join*",
+        lambda route: route.continue_() if held else held.append(route),
+    )
+    return held
+
+
+def release(page, held: list) -> None:
+    for _ in range(200):  # the request leaves when the event fires
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "no queued request was sent"
+    held[0].continue_()
+    page.unroute("**/gradio_api/queue/join*")
+
+
+def picture_on_top(page, selector: str) -> bool:
+    """Whether the <img> at `selector` is what one sees (and would click) at its centre."""
+    return page.evaluate(
+        """sel => { const img = document.querySelector(sel); if (!img) return false;
+            const r = img.getBoundingClientRect();
+            const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return top === img; }""",
+        selector,
+    )
+
+
+@pytest.mark.browser
+def test_pictures_stay_while_a_redraw_runs_and_seeds_apply_on_blur(page, app_url):
+    """Issue #20: a typed seed applies when its box loses focus (not only on Enter), and
+    while the redraw is pending the old pictures stay on screen, not behind spinners; the
+    corner timer gives no estimate (Gradio's is a mean over every setting)."""
+    page.goto(app_url)
+    page.get_by_role("tab", name="Truncation").click()
+    grid, sweep = "#truncation-grid img", "#truncation-sweep img"
+    page.wait_for_selector(grid, timeout=60_000)
+    before = page.locator(grid).get_attribute("src")
+    held = hold_next_join(page)
+    page.locator("#truncation-first-seed input").fill("4321")
+    page.locator("#truncation-summary").click()  # focus leaves the box: no Enter
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "leaving the seed box did not redraw"
+    page.wait_for_selector("#truncation-grid .progress-text", timeout=5_000)  # pending shown
+    for picture in (grid, sweep):
+        assert picture_on_top(page, picture), f"{picture} is covered while it is redrawn"
+    timer = page.locator("#truncation-grid .progress-text").inner_text()
+    assert "/" not in timer, f"an estimate is shown: {timer!r}"
+    assert page.locator(grid).get_attribute("src") == before
+    release(page, held)
+    wait_for_new_image(page, grid, before)
+    page.wait_for_function(
+        "() => !document.querySelector('#truncation-grid .progress-text')", timeout=30_000
+    )

@@ -2,7 +2,8 @@
 
 Layout and wiring only: the tab asks the model store for the generators (G, and F where the
 model has a reverse) and hands them to advdemo.translation.cyclegan.translate. The public
-"translate" API takes (image, model name, long side in pixels) and returns the input at the
+"translate" API takes (image, model name, long side in pixels, and optionally whether to upscale
+past the photo's own size, off by default) and returns the input at the
 working size, G(x), F(G(x)) (None without a reverse generator), the |x − F(G(x))| map (None
 likewise) and a Markdown summary with the cycle L1.
 """
@@ -47,8 +48,9 @@ TRY_THIS = """
 **Try this:** click the cat (it runs by itself), then switch to *horse → zebra* (downloaded on
 first use): stripes appear where the generator believes a horse's coat is. Is the round trip
 perfect? The heat map puts the error on fine texture and edges: $G$ must hide what $F$ needs
-inside small, barely visible changes. Then set 1024 pixels and press Translate: the models were
-trained on 256-pixel crops, so their brush strokes shrink relative to the picture.
+inside small, barely visible changes. Then raise the long side and press Translate (a photo is
+not enlarged past its own size unless you allow upscaling): the models were trained on
+256-pixel crops, so their brush strokes shrink relative to the picture.
 """
 
 LOSSES = r"""
@@ -130,15 +132,26 @@ def _how(p: cg.Pass) -> str:
     return f"`{p.model}` {how}, {p.seconds:.2f} s"
 
 
-def _summary(result: cg.Translation) -> str:
+def _size(result: cg.Translation, asked: int) -> str:
+    """How the working size relates to the upload's, and to the long side asked for."""
     w, h = result.size
     ow, oh = result.original_size
     if (w, h) == (ow, oh):
-        size = "the upload's own size"
-    else:
-        scaled = "upscaled" if max(w, h) > max(ow, oh) else "scaled"
-        size = f"{scaled} from {ow}×{oh}, aspect ratio kept"
-    lines = [f"Ran at **{w}×{h}** ({size}). " + "; ".join(_how(p) for p in result.passes) + "."]
+        return "the upload's own size"
+    if max(w, h) > max(ow, oh):
+        return f"upscaled from {ow}×{oh}, aspect ratio kept"
+    if asked > max(w, h):
+        return (
+            f"the upload's own size, {ow}×{oh}, rounded down to multiples of 4; "
+            f"{asked} px asked: tick *Allow upscaling* to enlarge it"
+        )
+    return f"scaled from {ow}×{oh}, aspect ratio kept"
+
+
+def _summary(result: cg.Translation, asked: int) -> str:
+    w, h = result.size
+    how = "; ".join(_how(p) for p in result.passes)
+    lines = [f"Ran at **{w}×{h}** ({_size(result, asked)}). {how}."]
     if result.cycle_l1 is not None:
         lines.append(
             f"**Cycle error** $\\lVert F(G(x)) - x\\rVert_1$ per pixel and channel: "
@@ -176,47 +189,97 @@ def warm_up(store: ModelStore) -> None:
     _fast_path(store, cg.BUILTIN).warm_in_background(canonical_shapes())
 
 
+def _speed(store: ModelStore) -> dict[str, float]:
+    """Seconds per megapixel of the last tiled pass here (per store), for the estimates."""
+    return store.derived(("cyclegan-speed",), dict)
+
+
+def _estimate(store: ModelStore, name: str, width: int, height: int) -> float:
+    """Rough seconds of a tiled run of model `name` (G, and F where it has one)."""
+    generators = 2 if registry.spec(name).reverse is not None else 1
+    rate = _speed(store).get("tiled", cg.TILED_SECONDS_PER_MEGAPIXEL)
+    return cg.estimated_seconds(width, height, generators, rate)
+
+
 # --------------------------------------------------------------------------- callbacks
 
 
-def _run(store: ModelStore, image, model, resolution, progress) -> tuple:
+def _run(store: ModelStore, name: str, x, original_size, asked: int, progress) -> tuple:
+    """Translate the prepared photo x with model `name` (checked) and draw the results."""
+
     def report(fraction: float, message: str) -> None:
         progress(fraction, desc=message)
 
-    name = cg.check_model(model)
-    x, original_size = cg.prepare(image, resolution)  # a bad upload is refused before a download
+    w, h = x.shape[-1], x.shape[-2]
+    if cg.is_tiled(w, h):
+        report(0.0, f"{w}×{h} runs in tiles: about {_estimate(store, name, w, h):.0f} s")
     reverse = registry.spec(name).reverse
     generator = _generator(store, name, report)
     back = _generator(store, reverse, report) if reverse is not None else None
     result = cg.translate(x, original_size, generator, back, progress=report)
+    for p in result.passes:
+        if p.path == "tiled":
+            _speed(store)["tiled"] = p.seconds / (w * h / 1e6)
     has_cycle = result.reconstruction is not None
     return (
         images.to_pil(result.source),
         images.to_pil(result.translated),
         images.to_pil(result.reconstruction) if has_cycle else None,
         cg.heat_map(result.cycle_error) if has_cycle else None,
-        _summary(result),
+        _summary(result, asked),
     )
 
 
-def translate(store: ModelStore, image, model, resolution, progress=gr.Progress(track_tqdm=True)):
-    """Translate a photo with CycleGAN generator `model` at `resolution` px on the long side.
+def translate(
+    store: ModelStore,
+    image,
+    model,
+    resolution,
+    upscale=False,
+    progress=gr.Progress(track_tqdm=True),
+):
+    """Translate a photo with CycleGAN generator `model` at `resolution` px on the long side,
+    at most the photo's own size unless `upscale`.
 
     Returns (the photo at the working size, G(x), F(G(x)), the |x − F(G(x))| heat map, a
     Markdown summary with the cycle L1). F(G(x)) and the map are None for models released
     without a reverse generator (the built-in one among them).
     """
-    return _run(store, image, model, resolution, progress)
+    name = cg.check_model(model)
+    # a bad upload is refused before a download
+    x, original_size = cg.prepare(image, resolution, upscale=upscale)
+    return _run(store, name, x, original_size, cg.check_long_side(resolution), progress)
+
+
+def _not_run(store: ModelStore, name: str, w: int, h: int) -> str:
+    seconds = _estimate(store, name, w, h)
+    return (
+        f"**Not run yet:** at **{w}×{h}** the photo is translated in tiles, about "
+        f"{seconds:.0f} s here; press **Translate** to run it (a new photo or model runs by "
+        f"itself only up to {cg.MAX_UNTILED_PIXELS:,} pixels). The pictures shown are from the "
+        "previous run."
+    )
 
 
 def translate_if_ready(
-    store: ModelStore, image, model, resolution, progress=gr.Progress(track_tqdm=True)
+    store: ModelStore,
+    image,
+    model,
+    resolution,
+    upscale=False,
+    progress=gr.Progress(track_tqdm=True),
 ):
-    """Re-run after the photo or the model changed, once there is a photo."""
+    """Re-run after the photo or the model changed, once there is a photo, if the run is
+    quick (untiled); a slow size waits for the Translate button, with a note saying so."""
     if image is None:
         return [gr.skip()] * 5
+    name = cg.check_model(model)
+    x, original_size = cg.prepare(image, resolution, upscale=upscale)
+    w, h = x.shape[-1], x.shape[-2]
+    if cg.is_tiled(w, h):
+        return [gr.skip()] * 4 + [_not_run(store, name, w, h)]
     try:
-        return _run(store, image, model, resolution, progress)
+        return _run(store, name, x, original_size, cg.check_long_side(resolution), progress)
     except ModelUnavailable as exc:
         # A model chosen from the list that cannot be fetched here (offline): say so, but keep
         # the last pictures on screen rather than blanking every panel with an error badge.
@@ -287,8 +350,13 @@ def build(store: ModelStore) -> None:
                 maximum=cg.MAX_LONG_SIDE,
                 step=RESOLUTION_STEP,
                 value=cg.DEFAULT_LONG_SIDE,
-                label="Long side in pixels (applied by Translate; above 512×512 px: tiled)",
+                label="Long side in pixels (applied by Translate; above 512×512: tiled, slow)",
                 elem_id="cg-resolution",
+            )
+            upscale = gr.Checkbox(
+                value=False,
+                label="Allow upscaling past the photo's own size",
+                elem_id="cg-upscale",
             )
             run = gr.Button("Translate", variant="primary", elem_id="cg-run")
         with gr.Column(scale=5):
@@ -314,7 +382,7 @@ def build(store: ModelStore) -> None:
     outputs = [before, after, reconstruction, heat, summary]
     run.click(
         ui.on_gpu(ui.friendly(ui.bind(translate, store))),
-        inputs=[photo, model, resolution],
+        inputs=[photo, model, resolution, upscale],
         outputs=outputs,
         api_name="translate",
         **ui.HEAVY_LANE,
@@ -328,11 +396,11 @@ def build(store: ModelStore) -> None:
         **ui.LIGHT_LANE,
     )
     gr.on(
-        # not on resolution changes: a slip to 1024 would start a long tiled run; the button
-        # applies a new resolution
+        # not on resolution or upscaling changes: the button applies them; and even here a
+        # tiled (slow) size waits for the button
         [photo.change, model.change],
         ui.on_gpu(ui.friendly(ui.bind(translate_if_ready, store))),
-        inputs=[photo, model, resolution],
+        inputs=[photo, model, resolution, upscale],
         outputs=outputs,
         api_name="cyclegan_auto",
         api_visibility="private",

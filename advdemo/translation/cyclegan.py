@@ -1,6 +1,7 @@
 """CycleGAN translation of a photo, its cycle F(G(x)), and the |x − F(G(x))| map (no Gradio).
 
-`prepare(image, long_side)` resizes the photo (aspect ratio kept, sides multiples of 4);
+`prepare(image, long_side)` resizes the photo (aspect ratio kept, sides multiples of 4; never
+past its own size unless asked to upscale);
 `translate` runs the generator G and, when the caller passes the reverse generator F, the cycle
 F(G(x)) with its per-pixel error map and mean L1: the cycle-consistency term of CycleGAN's
 objective made visible. The caller (the tab) loads the generators and hands them in as
@@ -54,28 +55,54 @@ MAX_UNTILED_PIXELS = 512 * 512
 # Heat-map scale: |x − F(G(x))| (mean over RGB, [0, 1] units) at or above this is drawn white-
 # yellow. Fixed rather than per image, so maps of different photos and models compare.
 HEAT_MAX = 0.25
+# Seconds per megapixel of one generator's tiled pass, for the estimate shown before a slow
+# run (issue #20: a 1024×680 photo took 34-43 s in the app); the tab refines it as it runs.
+TILED_SECONDS_PER_MEGAPIXEL = 55.0
 
 
 # --------------------------------------------------------------------------- sizes
 
 
-def working_size(width: int, height: int, long_side: int) -> tuple[int, int]:
-    """(width, height) with the long side about `long_side`, aspect kept, multiples of 4."""
+def working_size(
+    width: int, height: int, long_side: int, *, upscale: bool = False
+) -> tuple[int, int]:
+    """(width, height) with the long side about `long_side`, aspect kept, multiples of 4;
+    without `upscale`, at most the photo's own size (its sides rounded down to multiples of 4)."""
     scale = long_side / max(width, height)
+    if not upscale:
+        scale = min(scale, 1.0)
     w = max(MULTIPLE, round(width * scale / MULTIPLE) * MULTIPLE)
     h = max(MULTIPLE, round(height * scale / MULTIPLE) * MULTIPLE)
+    if not upscale:
+        w = min(w, max(MULTIPLE, width // MULTIPLE * MULTIPLE))
+        h = min(h, max(MULTIPLE, height // MULTIPLE * MULTIPLE))
     return w, h
+
+
+def is_tiled(width: int, height: int, max_pixels: int = MAX_UNTILED_PIXELS) -> bool:
+    """Whether a photo at this working size runs in tiles (slowly: seconds to a minute)."""
+    return width * height > max_pixels
+
+
+def estimated_seconds(
+    width: int, height: int, generators: int, per_megapixel: float = TILED_SECONDS_PER_MEGAPIXEL
+) -> float:
+    """Rough time of a tiled run through `generators` generators at `per_megapixel` s/MP."""
+    return width * height / 1e6 * per_megapixel * generators
 
 
 def check_long_side(long_side: object) -> int:
     return errors.whole("Resolution (long side in pixels)", long_side, MIN_LONG_SIDE, MAX_LONG_SIDE)
 
 
-def prepare(image: object, long_side: int) -> tuple[Tensor, tuple[int, int]]:
-    """Any upload -> ((1, 3, H, W) in [0, 1] at the working size, original (width, height))."""
+def prepare(
+    image: object, long_side: int, *, upscale: bool = False
+) -> tuple[Tensor, tuple[int, int]]:
+    """Any upload -> ((1, 3, H, W) in [0, 1] at the working size, original (width, height)).
+    The working size is at most the upload's own unless `upscale`."""
     pil = images.load_image(image)
     long_side = check_long_side(long_side)
-    w, h = working_size(*pil.size, long_side)
+    w, h = working_size(*pil.size, long_side, upscale=bool(upscale))
     if min(w, h) < MIN_SHORT_SIDE:
         raise errors.InputError(
             f"The image is {pil.width}×{pil.height}: at {long_side} px on the long side its short "

@@ -37,8 +37,9 @@ FAST_TOLERANCE = 0.03
 def canonical_shapes(long_sides: Sequence[int] = (256, 512)) -> tuple[Shape, ...]:
     """(H, W) the example photos get at the given resolutions: the shapes worth compiling.
 
-    The three landscape examples (451×300, 600×400, 640×427) all land on 172×256 and 340×512,
-    the square one on 256² and 512², so four compiled shapes cover every preset at 256 and 512.
+    The three landscape examples (451×300, 600×400, 640×427) all land on 172×256, the square
+    one on 256²; at 512 the photos are not upscaled, so the cat stays at its own 300×448 while
+    the others take 340×512 and 512²: five compiled shapes cover every preset at 256 and 512.
     """
     shapes = []
     for side in long_sides:

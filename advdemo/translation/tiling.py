@@ -8,11 +8,16 @@ normalised on their own would disagree in colour and leave seams; here the tiles
 once per norm layer to accumulate the whole map's exact statistics first. The result equals
 the untiled forward up to float rounding: no seams, no approximation; about half the peak
 memory for ~1.25× the CPU time (measured at 1024²).
+
+Progress is reported once per tile and once per layer of the whole-map part, each step weighted
+by its share of the work (multiply-adds), with the seconds left estimated from the work done so
+far: the whole-map layers are most of the work, and a bar counting steps would sit still there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -96,6 +101,93 @@ def owned_ranges(length: int, tile: int) -> list[tuple[int, int]]:
     return [(start, min(start + tile, length)) for start in range(0, length, tile)]
 
 
+Box = tuple[int, int, int, int]  # rows [r0, r1) and columns [c0, c1)
+
+
+def _windows(height: int, width: int, tile: int, halo: int) -> Iterator[tuple[Box, Box]]:
+    """Every tile, row by row: its own part and its window reaching `halo` px further."""
+    for r0, r1 in owned_ranges(height, tile):
+        for c0, c1 in owned_ranges(width, tile):
+            rows = (max(0, r0 - halo), min(height, r1 + halo))
+            yield (r0, r1, c0, c1), (*rows, max(0, c0 - halo), min(width, c1 + halo))
+
+
+def _sweep_stops(layers: Sequence[nn.Module]) -> list[int]:
+    """Where each sweep of `_tiled_segment` stops: at every InstanceNorm, then at the end."""
+    return [i for i, m in enumerate(layers) if isinstance(m, nn.InstanceNorm2d)] + [len(layers)]
+
+
+# The progress bar's weights: CPU time per unit of work relative to a multiply-add of the
+# residual blocks' 3×3 convolutions, measured here once per layer type (fp32, one thread, a
+# 384×256 photo). Thin convolutions (3 channels in or out) and transposed ones run far below
+# the blocks' speed, and a norm or pad costs as much per element as hundreds of multiply-adds:
+# counted by multiply-adds alone, the full-resolution tiles would look like 2 % of the work.
+_NORM_COST = 250  # per element of an InstanceNorm (it reads the map twice)
+_ELEMENT_COST = 60  # per element of a pad, activation or other elementwise layer
+
+
+def _conv_cost(conv: nn.Conv2d | nn.ConvTranspose2d) -> float:
+    """Relative cost of one multiply-add of `conv` (see _NORM_COST)."""
+    if min(conv.in_channels, conv.out_channels) <= 4:
+        return 4.0
+    if isinstance(conv, nn.ConvTranspose2d):
+        return 3.0
+    return 1.5 if conv.stride != (1, 1) else 1.0
+
+
+def _work(
+    layers: Sequence[nn.Module], channels: int, area: float = 1.0
+) -> tuple[float, int, float]:
+    """Estimated work of `layers` per input pixel, in the units above (their input having
+    `area` pixels per input pixel), and the channels and area they leave."""
+    work = 0.0
+    leaves = (m for layer in layers for m in layer.modules() if not list(m.children()))
+    for m in leaves:
+        if not isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            cost = _NORM_COST if isinstance(m, nn.InstanceNorm2d) else _ELEMENT_COST
+            work += area * channels * cost
+            continue
+        kh, kw = m.kernel_size
+        macs = m.in_channels * m.out_channels * kh * kw / m.groups * _conv_cost(m)
+        step = m.stride[0] * m.stride[1]
+        if isinstance(m, nn.ConvTranspose2d):
+            work, area = work + area * macs, area * step
+        else:
+            area /= step
+            work += area * macs
+        channels = m.out_channels
+    return work, channels, area
+
+
+def _segment_work(
+    layers: Sequence[nn.Module], channels: int, height: int, width: int, tile: int, halo: int
+) -> tuple[list[float], int]:
+    """The work of each step `_tiled_segment` reports, in its order; the channels it leaves."""
+    stops = _sweep_stops(layers)
+    per_pixel = [_work(layers[:stop], channels)[0] for stop in stops]
+    works = [
+        w * (wr1 - wr0) * (wc1 - wc0)
+        for w in per_pixel
+        for _, (wr0, wr1, wc0, wc1) in _windows(height, width, tile, halo)
+    ]
+    return works, _work(layers, channels)[1]
+
+
+def _plan(
+    net: ResnetGenerator, height: int, width: int, tile: int, halo: int, whole_scale: int
+) -> list[float]:
+    """The work of every progress step `tiled_forward` reports, in order."""
+    down, middle, up = segments(net, whole_scale)
+    works, channels = _segment_work(down, 3, height, width, tile, halo)
+    area = 1.0  # pixels per pixel of the middle's input (1/4 of them at 1/4 resolution)
+    pixels = (height // whole_scale) * (width // whole_scale)
+    for layer in middle:
+        work, channels, area = _work([layer], channels, area)
+        works.append(work * pixels)
+    small = (height // whole_scale, width // whole_scale, tile // whole_scale)
+    return works + _segment_work(up, channels, *small, halo // whole_scale)[0]
+
+
 def _tiled_segment(
     layers: list[nn.Module],
     x: Tensor,
@@ -109,21 +201,17 @@ def _tiled_segment(
     than the layers' receptive field), and only the tile's own part of the result is kept.
     Every InstanceNorm needs statistics of the whole map, so the tiles are swept once per
     norm layer, up to that layer, accumulating them; a last sweep computes the output."""
-    norm_at = [i for i, layer in enumerate(layers) if isinstance(layer, nn.InstanceNorm2d)]
     height, width = x.shape[-2:]
-    rows, cols = owned_ranges(height, tile), owned_ranges(width, tile)
+    stops = _sweep_stops(layers)
+    sweeps, tiles = len(stops), len(owned_ranges(height, tile)) * len(owned_ranges(width, tile))
     stats: list[tuple[Tensor, Tensor]] = []
     out: Tensor | None = None
-    sweeps = len(norm_at) + 1
-    for sweep in range(sweeps):
-        stop = norm_at[sweep] if sweep < len(norm_at) else len(layers)
+    for sweep, stop in enumerate(stops):
+        last = sweep == sweeps - 1
         moments = _Moments()
-        for n, ((r0, r1), (c0, c1)) in enumerate((r, c) for r in rows for c in cols):
-            progress(
-                f"{label}, sweep {sweep + 1} of {sweeps}, tile {n + 1} of {len(rows) * len(cols)}"
-            )
-            wr0, wr1 = max(0, r0 - halo), min(height, r1 + halo)
-            wc0, wc1 = max(0, c0 - halo), min(width, c1 + halo)
+        windows = _windows(height, width, tile, halo)
+        for n, ((r0, r1, c0, c1), (wr0, wr1, wc0, wc1)) in enumerate(windows):
+            progress(f"{label}, sweep {sweep + 1} of {sweeps}, tile {n + 1} of {tiles}")
             h = x[..., wr0:wr1, wc0:wc1]
             k = 0
             for layer in layers[:stop]:
@@ -140,7 +228,7 @@ def _tiled_segment(
                 round((r0 - wr0) * scale) : round((r1 - wr0) * scale),
                 round((c0 - wc0) * scale) : round((c1 - wc0) * scale),
             ]
-            if sweep < len(norm_at):
+            if not last:
                 moments.add(part)
                 continue
             if out is None:
@@ -151,7 +239,7 @@ def _tiled_segment(
                 round(r0 * scale) : round(r1 * scale),
                 round(c0 * scale) : round(c1 * scale),
             ] = part
-        if sweep < len(norm_at):
+        if not last:
             stats.append(moments.mean_var(x))
     assert out is not None
     return out
@@ -160,15 +248,8 @@ def _tiled_segment(
 def tiled_steps(
     height: int, width: int, net: ResnetGenerator, tile: int, whole_scale: int = WHOLE_SCALE
 ) -> int:
-    """How many progress steps `tiled_forward` reports for an H×W image."""
-    down, _, up = segments(net, whole_scale)
-    tiles = len(owned_ranges(height, tile)) * len(owned_ranges(width, tile))
-    small = tile // whole_scale
-    tiles_up = len(owned_ranges(height // whole_scale, small)) * len(
-        owned_ranges(width // whole_scale, small)
-    )
-    sweeps = [1 + sum(isinstance(layer, nn.InstanceNorm2d) for layer in s) for s in (down, up)]
-    return sweeps[0] * tiles + 1 + sweeps[1] * tiles_up
+    """How many progress steps `tiled_forward` reports for an H×W image (before the last, 1.0)."""
+    return len(_plan(net, height, width, tile, HALO, whole_scale))
 
 
 @torch.inference_mode()
@@ -192,22 +273,26 @@ def tiled_forward(
     net = translator.net
     down, middle, up = segments(net, whole_scale)
     height, width = x.shape[-2:]
-    total = tiled_steps(height, width, net, tile, whole_scale)
-    done = 0
+    plan = _plan(net, height, width, tile, halo, whole_scale)
+    works, total, done, start = iter(plan), sum(plan), 0.0, time.perf_counter()
 
     def step(message: str) -> None:
+        """Report the work done before this step, and the seconds left at the rate so far."""
         nonlocal done
+        if done > 0:
+            left = (time.perf_counter() - start) * (total - done) / done
+            message += f"; about {max(1, round(left))} s left in this pass"
         progress(done / total, message)
-        done += 1
+        done += next(works)
 
     level = f"1/{whole_scale} resolution"
     h = x.to(translator.device, torch.float32) * 2 - 1
     h = _tiled_segment(down, h, tile, halo, step, f"down to {level}")
-    step(f"the middle layers at {level} and below")
-    for layer in middle:
+    for n, layer in enumerate(middle):
+        step(f"middle layers at {level} and below, layer {n + 1} of {len(middle)}")
         h = layer(h)
     h = _tiled_segment(
         up, h, tile // whole_scale, halo // whole_scale, step, "up to full resolution"
     )
-    progress(1.0, f"{total} steps done")
+    progress(1.0, f"{len(plan)} steps done")
     return ((h + 1) / 2).float().clamp(0, 1).cpu()

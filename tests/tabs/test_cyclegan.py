@@ -8,6 +8,8 @@ an app of its own (`offline_client`), so the session's app and its store stay un
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 import pytest
 import torch
@@ -64,6 +66,45 @@ def test_api_keeps_the_aspect_of_odd_sizes(client, tmp_path):
         handle_file(str(path)), cg.BUILTIN, 200, api_name="/translate"
     )
     assert _image(before).size == _image(after).size == (128, 200)
+
+
+def test_api_runs_a_small_photo_at_its_own_size_unless_asked_to_upscale(client):
+    """Issue #20: 'long side 1024' upscaled the 451×300 cat to 1024×680 (a 40 s tiled run)."""
+    before, after, _, _, summary = client.predict(
+        handle_file(CAT), cg.BUILTIN, 1024, api_name="/translate"
+    )
+    assert _image(before).size == _image(after).size == (448, 300)
+    assert "Ran at **448×300** (the upload's own size, 451×300, " in summary
+    assert "upscaled" not in summary
+    before, _, _, _, summary = client.predict(
+        handle_file(CAT), cg.BUILTIN, 512, True, api_name="/translate"
+    )
+    assert _image(before).size == (512, 340)
+    assert "(upscaled from 451×300, aspect ratio kept)" in summary
+
+
+def test_changing_the_model_or_photo_runs_by_itself_only_when_quick(store, tmp_path, monkeypatch):
+    """Issue #20: with 1024 set, choosing a model started a tiled run of ~40 s by itself."""
+    real, ran = cg.translate, []
+
+    def counted(x, *args, **kwargs):
+        ran.append(tuple(x.shape[-2:]))
+        assert x.shape[-2] * x.shape[-1] <= cg.MAX_UNTILED_PIXELS, "a tiled run started by itself"
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(cg, "translate", counted)
+    big = tmp_path / "big.png"
+    images.load_image(CAT).resize((1200, 800)).save(big)
+
+    def progress(fraction, desc=None):
+        pass
+
+    out = tab.translate_if_ready(store, str(big), cg.BUILTIN, 1024, progress=progress)
+    assert ran == []
+    assert "1024×684" in out[4] and "press **Translate**" in out[4]
+    assert re.search(r"about \d+ s", out[4])
+    out = tab.translate_if_ready(store, CAT, cg.BUILTIN, 1024, progress=progress)  # own size
+    assert ran == [(300, 448)] and "Ran at **448×300**" in out[4]
 
 
 def test_api_returns_the_cycle_where_a_reverse_exists(offline_client, offline_store):

@@ -168,7 +168,20 @@ def test_working_size_matches_resize_to_multiple():
     for width, height, side in [(333, 517, 256), (451, 300, 256), (640, 427, 512), (16, 900, 1024)]:
         x = torch.zeros(1, 3, height, width)
         resized = images.resize_to_multiple(x, side, 4)
-        assert cg.working_size(width, height, side) == (resized.shape[-1], resized.shape[-2])
+        size = cg.working_size(width, height, side, upscale=True)
+        assert size == (resized.shape[-1], resized.shape[-2])
+
+
+def test_small_photos_run_at_their_own_size_unless_upscaling_is_asked_for():
+    """Issue #20: a 451×300 photo at 1024 px ran at 1024×680 (slow, and no more detail)."""
+    x, original = cg.prepare(photo(451, 300), 1024)
+    assert original == (451, 300)
+    assert x.shape[-2:] == (300, 448)  # its own size, rounded down to multiples of 4
+    x, _ = cg.prepare(photo(451, 300), 1024, upscale=True)
+    assert x.shape[-2:] == (680, 1024)
+    assert cg.working_size(451, 300, 256) == cg.working_size(451, 300, 256, upscale=True)
+    assert cg.working_size(60, 40, 64) == (60, 40)
+    assert cg.working_size(60, 40, 64, upscale=True) == (64, 44)
 
 
 @pytest.mark.parametrize(
@@ -181,7 +194,7 @@ def test_working_size_matches_resize_to_multiple():
         (4096, "at most 1024"),
         (256.5, "whole number"),
         ("big", "must be a number"),
-        (None, "must be a number"),
+        (None, "is empty"),
     ],
 )
 def test_bad_resolutions_are_refused_clearly(store, long_side, message):

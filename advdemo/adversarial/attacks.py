@@ -47,12 +47,14 @@ def run_attack(
     seed: int | None = 0,
     quantize: bool = False,
     callback: StepCallback | None = None,
+    best: bool = True,
 ) -> Tensor:
     """Run the attack named `method` (a key of ATTACKS) with the arguments it uses.
 
-    FGSM ignores steps, alpha, lam, lr, random_start and seed; PGD ignores lam and lr; the λ
-    method ignores y, alpha, random_start and seed, and needs a target. Raises InputError for an
-    unknown method.
+    FGSM ignores steps, alpha, lam, lr, random_start, seed and best (its one step is its
+    result); PGD ignores lam and lr; the λ method ignores y, alpha, random_start and seed, and
+    needs a target. `best`: return the strongest iterate seen rather than the last. Raises
+    InputError for an unknown method.
     """
     attack = ATTACKS.get(method) if isinstance(method, str) else None
     if attack is None:
@@ -74,5 +76,6 @@ def run_attack(
         "seed": seed,
         "quantize": quantize,
         "callback": callback,
+        "best": best,
     }
     return attack.function(model, x, **{k: v for k, v in settings.items() if k in attack.arguments})

@@ -15,6 +15,17 @@ size whole multiples of 1/255 their steps stay on the grid anyway; rounding remo
 and snaps the random start). The λ method takes small continuous steps that rounding would undo,
 so it keeps a float copy, feeds the model that copy rounded (straight-through gradient) and
 returns the rounded image.
+
+Which iterate is returned: the best one seen (`best=True`, the default of PGD and the λ method),
+not the last. A fixed step can overshoot: once the target is nearly certain the next step may
+cost a little, so the last iterate can be weaker than an earlier one, and a run with more steps
+could end weaker than a shorter one. "Best" is judged on exactly the image the model saw at each
+step, from the logits that step computed anyway (no extra forward per step; one at the end for
+the last iterate): with `quantize=True` that image is the 8-bit one the robustness checks judge.
+Targeted: the highest log-probability of the target; untargeted: the lowest of the true class
+(log-probabilities, because probabilities round to exactly 1 near the top). Ties keep the
+earlier iterate, so with the same seed more steps never return a worse image than fewer.
+`pgd.pgd_loop` stays the plain last-iterate loop (torchattacks' behaviour, for the benchmark).
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ SETTINGS = frozenset(
         "seed",
         "quantize",
         "callback",
+        "best",
     }
 )
 
@@ -114,12 +126,15 @@ class Attack:
 class AttackStep:
     """What an attack reports to its callback: the logits at iterate `iteration` (0 = start).
 
-    Iteration `steps` is the returned image. Logits are detached, fp32, (B, classes).
+    Iteration `steps` is the last iterate. Logits are detached, fp32, (B, classes). `returned`,
+    on the last report of an attack that keeps its best iterate, says per image (B,) which
+    iteration's image it returns; None means the last.
     """
 
     iteration: int
     steps: int
     logits: Tensor
+    returned: Tensor | None = None
 
 
 StepCallback = Callable[[AttackStep], None]
@@ -128,8 +143,9 @@ StepCallback = Callable[[AttackStep], None]
 @dataclass
 class ProbabilityTrace:
     """A callback that records, for the first image of the batch, the probability of the true
-    class and of the target class at every iteration (for the plots), and passes each step on
-    to `on_step` (e.g. a progress bar)."""
+    class and of the target class at every iteration (for the plots), which iteration's image
+    the attack returned (`returned`: its best, or the last), and passes each step on to
+    `on_step` (e.g. a progress bar)."""
 
     true_class: int
     target_class: int | None = None
@@ -138,9 +154,19 @@ class ProbabilityTrace:
     true_prob: list[float] = field(default_factory=list)
     target_prob: list[float] = field(default_factory=list)
     top1: list[int] = field(default_factory=list)
+    chosen: int | None = None
+
+    @property
+    def returned(self) -> int | None:
+        """The iteration whose image the attack returned (the last one unless it said)."""
+        if self.chosen is not None:
+            return self.chosen
+        return self.iterations[-1] if self.iterations else None
 
     def __call__(self, step: AttackStep) -> None:
         probs = step.logits[0].float().softmax(-1)
+        if step.returned is not None:
+            self.chosen = int(step.returned[0])
         self.iterations.append(step.iteration)
         self.true_prob.append(float(probs[self.true_class]))
         if self.target_class is not None:
@@ -207,6 +233,51 @@ def project(x_adv: Tensor, x: Tensor, eps: float | Tensor, quantize: bool = Fals
     delta = torch.clamp(x_adv - x, min=-eps, max=eps)
     x_adv = torch.clamp(x + delta, min=0, max=1)
     return round_in_ball(x_adv, x, eps) if quantize else x_adv
+
+
+def attack_score(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    """How strong each image's attack is (B,), higher = stronger: log p(target) when targeted,
+    −log p(true class) otherwise."""
+    logp = logits.float().log_softmax(-1)
+    if target is None:
+        return -logp.gather(-1, y[:, None])[:, 0]
+    return logp.gather(-1, target[:, None])[:, 0]
+
+
+class BestIterate:
+    """The strongest iterate seen so far, per image of the batch (see the module's docstring).
+
+    `offer(image, logits, iteration)` after every forward pass, with the logits of exactly that
+    image; `image` is then the best one and `iteration` (B,) where it was met."""
+
+    def __init__(self, y: Tensor, target: Tensor | None) -> None:
+        self.y, self.target = y, target
+        self.image: Tensor | None = None
+        self.score: Tensor | None = None
+        self.iteration: Tensor | None = None
+
+    def offer(self, image: Tensor, logits: Tensor, iteration: int) -> None:
+        image, score = image.detach(), attack_score(logits.detach(), self.y, self.target)
+        if self.image is None:
+            self.image, self.score = image.clone(), score
+            self.iteration = torch.full_like(score, iteration, dtype=torch.long)
+            return
+        better = score > self.score  # strictly: ties keep the earlier iterate
+        self.score = torch.where(better, score, self.score)
+        self.iteration = torch.where(better, iteration, self.iteration)
+        self.image = torch.where(better.view(-1, *[1] * (image.dim() - 1)), image, self.image)
+
+    def finish(
+        self, model: Model, last: Tensor, steps: int, callback: StepCallback | None
+    ) -> Tensor:
+        """Offer the last iterate (one forward, run as the loop runs it so an image scores the
+        same wherever it comes), report it and the chosen iterations, return the best image."""
+        with torch.enable_grad():
+            logits = model(last.detach().requires_grad_(True)).detach().float()
+        self.offer(last, logits, steps)
+        if callback is not None:
+            callback(AttackStep(steps, steps, logits, returned=self.iteration))
+        return self.image
 
 
 def attack_loss(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:

@@ -12,6 +12,7 @@ from advdemo.adversarial.base import (
     MAX_LR,
     Attack,
     AttackStep,
+    BestIterate,
     Model,
     StepCallback,
     check_eps,
@@ -45,6 +46,7 @@ def lecture_l2(
     eps: float = 16 / 255,
     quantize: bool = False,
     callback: StepCallback | None = None,
+    best: bool = True,
 ) -> Tensor:
     r"""The lecture's method: optimise the image itself to minimise
     ½‖softmax(f(x')) − onehot(target)‖² + λ‖x' − x‖², starting at x' = x.
@@ -70,6 +72,9 @@ def lecture_l2(
         quantize (bool): the model sees, and you get back, the iterate rounded to the 8-bit grid
             (straight-through: the float copy keeps Adam's small steps). (Default: False)
         callback: called with an AttackStep for iterations 0..steps. (Default: None)
+        best (bool): return each image's iterate (0..steps) with the target's highest
+            probability, judged on the image the model saw (the 8-bit one with quantize),
+            rather than the last; see advdemo.adversarial.base. (Default: True)
 
     Input range: [0, 1]; returns (B, C, H, W) in [0, 1] with ‖x_adv − x‖∞ ≤ eps.
 
@@ -87,21 +92,27 @@ def lecture_l2(
     shadow = x.clone().requires_grad_(True)  # the float iterate Adam moves
     optimiser = torch.optim.Adam([shadow], lr=lr)
 
-    def seen(s: Tensor) -> Tensor:  # what the model is shown: s, or s rounded (straight-through)
-        return s + (round_in_ball(s, x, eps) - s).detach() if quantize else s
+    def seen(s: Tensor) -> Tensor:
+        """What the model is shown: s, or exactly s rounded (straight-through gradient)."""
+        return round_in_ball(s, x, eps).detach() + (s - s.detach()) if quantize else s
 
+    kept = BestIterate(t_t, t_t)  # targeted: only the target's probability counts
     with torch.enable_grad():
         for i in range(steps):
             x_adv = seen(shadow)
             logits = model(x_adv)
             optimiser.zero_grad(set_to_none=True)
             lecture_loss(logits, x_adv, x, t_t, lam).sum().backward()
+            if best:
+                kept.offer(x_adv, logits.float(), i)
             if callback is not None:
                 callback(AttackStep(i, steps, logits.detach().float()))
             optimiser.step()
             with torch.no_grad():
                 shadow.copy_(project(shadow, x, eps))
-    x_adv = project(shadow.detach(), x, eps, quantize)
+    x_adv = seen(shadow.detach())
+    if best:
+        return kept.finish(model, x_adv, steps, callback)
     report_result(callback, model, x_adv, steps, steps)
     return x_adv
 

@@ -46,6 +46,7 @@ def trace_figure(
     if trace.target_class is not None:
         target_name = f"p({labels[trace.target_class]}), the target"
         _add_curve(fig, its, trace.target_prob, target_name, TARGET_COLOUR)
+    _mark_returned(fig, trace)
     flipped = _first_flip(trace)
     if flipped is not None:
         fig.add_vline(x=flipped, line={"dash": "dot", "color": "#555"})
@@ -65,6 +66,30 @@ def trace_figure(
         **LAYOUT,
     )
     return fig
+
+
+def _mark_returned(fig: go.Figure, trace: ProbabilityTrace) -> None:
+    """A star on the curve the attack is judged by, at the iteration whose image it returned
+    (its strongest, not always the last)."""
+    chosen = trace.returned
+    if chosen is None or chosen not in trace.iterations:
+        return
+    i = trace.iterations.index(chosen)
+    targeted = trace.target_class is not None
+    p = trace.target_prob[i] if targeted else trace.true_prob[i]
+    last = chosen == trace.iterations[-1]
+    fig.add_scatter(
+        x=[chosen],
+        y=[p],
+        mode="markers",
+        name=f"returned image: step {chosen}" + (" (the last)" if last else " (the best seen)"),
+        marker={
+            "symbol": "star",
+            "size": 18,
+            "color": TARGET_COLOUR if targeted else TRUE_COLOUR,
+            "line": {"color": "black", "width": 1},
+        },
+    )
 
 
 def _first_flip(trace: ProbabilityTrace) -> int | None:

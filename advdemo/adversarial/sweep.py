@@ -17,7 +17,7 @@ from advdemo.adversarial.base import (
     input_gradient,
     project,
 )
-from advdemo.adversarial.pgd import pgd_loop
+from advdemo.adversarial.pgd import pgd_best_loop
 from advdemo.core.errors import InputError, whole
 
 
@@ -61,7 +61,8 @@ def eps_sweep(
 
     FGSM needs one gradient for all k (its step is eps·sign of the same gradient). PGD runs
     `steps` iterations with step size `sweep_alpha_k`, the images of several k in one batch
-    (`chunk` at a time; `on_chunk(done, total)` after each).
+    (`chunk` at a time; `on_chunk(done, total)` after each), and keeps each budget's strongest
+    iterate, as the attack itself does (see advdemo.adversarial.base).
     """
     ks = [whole("k", k, 0, MAX_EPS_K) for k in ks]
     if not ks:
@@ -94,7 +95,7 @@ def eps_sweep(
             ys = torch.full((n,), y, dtype=torch.long, device=x.device)
             ts = None if target is None else torch.full_like(ys, target)
             e, a = eps[start : start + n], alpha[start : start + n]
-            parts.append(pgd_loop(model, xs, ys, e, a, steps, ts, True, seed, quantize, None))
+            parts.append(pgd_best_loop(model, xs, ys, e, a, steps, ts, True, seed, quantize, None))
             if on_chunk is not None:
                 on_chunk(start + n, len(ks))
         probs = _probs(model, torch.cat(parts))

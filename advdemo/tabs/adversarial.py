@@ -113,6 +113,10 @@ $x' = x - \varepsilon\,\operatorname{sign}(\nabla_x J(\theta, x, y_{\text{target
 each step clips back into it:
 $x_{t+1} = \operatorname{clip}_{[x-\varepsilon,\,x+\varepsilon] \cap [0,1]}\big(x_t +
 \alpha\,\operatorname{sign}(\nabla_x J)\big)$. It finds much stronger examples than one step.
+Its step size never shrinks, though: near the top the next step can overshoot, and the
+confidence curve dips again, so the last step is not always the best one. The app therefore
+hands back the strongest 8-bit image any step produced (the star on the curve); more steps can
+only help. The λ method and the ε sweep do the same.
 
 **The lecture's method** trains the image instead of the network. Starting from the cat, it
 runs gradient descent on $x'$ for

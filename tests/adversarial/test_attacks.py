@@ -65,11 +65,26 @@ def test_each_attack_is_passed_only_the_settings_its_function_takes(monkeypatch)
     assert set(keywords) == SETTINGS  # run_attack's keywords are the settings attacks may take
     fgsm_, pgd_, lecture_ = (attacks.get(k) for k in attacks.ATTACKS)
     assert fgsm_.arguments == {"y", "eps", "target", "quantize", "callback"}
-    assert pgd_.arguments == fgsm_.arguments | {"alpha", "steps", "random_start", "seed"}
-    assert lecture_.arguments == {"target", "lam", "steps", "lr", "eps", "quantize", "callback"}
+    assert pgd_.arguments == fgsm_.arguments | {"alpha", "steps", "random_start", "seed", "best"}
+    assert lecture_.arguments == {
+        *("target", "lam", "steps", "lr", "eps", "quantize", "callback", "best")
+    }
 
     def takes_all(
-        model, x, y, eps, target, steps, alpha, lam, lr, random_start, seed, quantize, callback
+        model,
+        x,
+        y,
+        eps,
+        target,
+        steps,
+        alpha,
+        lam,
+        lr,
+        random_start,
+        seed,
+        quantize,
+        callback,
+        best,
     ):
         return locals()
 
@@ -163,9 +178,11 @@ def test_trace_records_every_iteration_and_ends_at_the_result(tiny, method):
     )
     n = 1 if method == "fgsm" else 4
     assert trace.iterations == list(range(n + 1))
-    final = tiny(x_adv).softmax(-1)[0]
-    assert trace.true_prob[-1] == pytest.approx(float(final[y]), abs=1e-6)
-    assert trace.target_prob[-1] == pytest.approx(float(final[(y + 2) % 10]), abs=1e-6)
+    final, i = tiny(x_adv).softmax(-1)[0], trace.returned  # the best iterate, or the last
+    assert trace.true_prob[i] == pytest.approx(float(final[y]), abs=1e-6)
+    assert trace.target_prob[i] == pytest.approx(float(final[(y + 2) % 10]), abs=1e-6)
+    if method != "fgsm":  # FGSM's one step is its result
+        assert trace.target_prob[i] == max(trace.target_prob)
     start = tiny(x).softmax(-1)[0]
     if method != "pgd":  # PGD's iteration 0 is its random start
         assert trace.true_prob[0] == pytest.approx(float(start[y]), abs=1e-6)
@@ -308,7 +325,24 @@ def test_lecture_method_raises_the_target_probability(lite0, cat):
     before = float(lite0.probabilities(x)[0, iguana])
     after = float(lite0.probabilities(x_adv)[0, iguana])
     assert after > 10 * before
-    assert trace.target_prob[-1] == pytest.approx(after, rel=1e-3, abs=1e-6)
+    assert trace.target_prob[trace.returned] == pytest.approx(after, rel=1e-3, abs=1e-6)
+    assert trace.target_prob[trace.returned] == max(trace.target_prob)
+
+
+def test_more_pgd_steps_never_weaken_cat_to_iguana(lite0, cat):
+    """Issue #20: ε = 4/255, steps of 1/255: the last iterate after 100 steps was weaker
+    (97.6 %) than after 20 (100 %); the best iterate cannot be, the 100 steps pass through
+    the 20's iterates (same seed)."""
+    _, x = cat
+    y = int(lite0.probabilities(x).argmax())
+    iguana = lite0.class_index("common iguana")
+
+    def log_p(steps: int) -> float:
+        x_adv = pgd(lite0, x, y, 4 / 255, 1 / 255, steps, target=iguana, quantize=True)
+        with torch.no_grad():
+            return float(lite0(x_adv).float().log_softmax(-1)[0, iguana])
+
+    assert log_p(100) >= log_p(20)
 
 
 def test_clean_accuracy_is_at_least_attacked_accuracy(lite0):

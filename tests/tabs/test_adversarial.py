@@ -89,7 +89,13 @@ def test_attack_api_turns_the_cat_into_an_iguana_and_the_png_comes_back(client, 
     assert "**L∞** = 4/255" in r["metrics"] and "PSNR" in r["metrics"]
     assert "common iguana" in r["summary"]
     figure = json.loads(r["plot"]["plot"])
-    assert [len(trace["x"]) for trace in figure["data"]] == [21, 21]  # iterations 0..20
+    # iterations 0..20, then the star on the step whose image came back (issue #20)
+    assert [len(trace["x"]) for trace in figure["data"]] == [21, 21, 1]
+    star = figure["data"][2]
+    assert star["name"].startswith("returned image: step ")
+    assert star["y"][0] == max(figure["data"][1]["y"])
+    after = {c["label"]: c["confidence"] for c in r["after"]["confidences"]}
+    assert star["y"][0] == pytest.approx(after["common iguana"], abs=1e-4)
 
     original = images.to_tensor(images.load_image(r["original"]))
     adversarial = images.to_tensor(images.load_image(r["adversarial"]))

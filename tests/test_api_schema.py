@@ -26,3 +26,16 @@ def test_every_public_endpoint_keeps_its_parameters_and_outputs(demo):
         added = params[len(promised["parameters"]) :]
         assert all(p.get("parameter_has_default") for p in added), f"{name}: new without default"
         assert [r["component"] for r in endpoints[name]["returns"]] == promised["returns"], name
+
+
+def test_a_caller_that_omits_a_parameter_added_later_gets_its_default(app_url):
+    """/translate gained `upscale` (default False) at the end after the snapshot; a script that
+    sends the three values it always sent, over plain HTTP, still gets its translation."""
+    from pathlib import Path
+
+    from tests.test_security import call, upload
+
+    photo = upload(app_url, Path(__file__).resolve().parents[1] / "assets" / "chelsea.png")
+    kind, outputs = call(app_url, "translate", [photo, "cyclegan-photo2vintage", 64])
+    assert kind == "complete", outputs
+    assert len(outputs) == 5 and outputs[1]["path"].endswith(".png")

@@ -222,6 +222,15 @@ def _first_refusal(block_fn: Any, inputs: list[Any], state: Any) -> str | None:
     return None
 
 
+def with_trailing_defaults(block_fn: Any, inputs: list[Any]) -> list[Any]:
+    """`inputs` completed with the defaults (the components' initial values) of the
+    parameters a caller left off at the end."""
+    expected = list(getattr(block_fn, "inputs", None) or ())
+    if not isinstance(inputs, list) or len(inputs) >= len(expected):
+        return inputs
+    return inputs + [getattr(block, "value", None) for block in expected[len(inputs) :]]
+
+
 def readable_input_errors(demo: gr.Blocks) -> gr.Blocks:
     """Check every input against what no input may carry (see `refusal`) before Gradio
     touches it, and give a clear message when Gradio itself cannot convert an input (API
@@ -232,11 +241,16 @@ def readable_input_errors(demo: gr.Blocks) -> gr.Blocks:
     an error with no message at all. This wraps that one method of this Blocks instance (not
     the class) and re-raises them as gr.Error naming the input and what it expects. Gradio
     stores each input in the session and may decode it there, so refusals come first.
+
+    An endpoint may gain parameters at the end (README: the API only grows); a caller that
+    sends the values it always sent gets the new ones' defaults, as gradio_client does,
+    instead of Gradio's refusal of a short list.
     """
     original = demo.preprocess_data
 
     @functools.wraps(original)
     async def preprocess_data(block_fn, inputs, state=None, *args, **kwargs):
+        inputs = with_trailing_defaults(block_fn, inputs)
         try:
             problem = _first_refusal(block_fn, inputs, state)
         except Exception:  # a value this check did not foresee must still get an answer

@@ -80,9 +80,19 @@ def pgd(
     steps = check_steps(steps)
     y_t = class_labels(y, x, "y")
     t_t = None if target is None else class_labels(target, x, "target")
-    loop = pgd_best_loop if best else pgd_loop
-    return loop(
-        model, x.detach(), y_t, eps, alpha, steps, t_t, random_start, seed, quantize, callback
+    return pgd_loop(
+        model,
+        x.detach(),
+        y_t,
+        eps,
+        alpha,
+        steps,
+        t_t,
+        random_start,
+        seed,
+        quantize,
+        callback,
+        keep_best=best,
     )
 
 
@@ -103,60 +113,36 @@ def pgd_loop(
     seed: int | None,
     quantize: bool,
     callback: StepCallback | None,
+    *,
+    keep_best: bool = False,
 ) -> Tensor:
     """PGD's loop on checked arguments (labels as (B,) tensors); eps and alpha may be
-    (B, 1, 1, 1) tensors, one budget per image (the eps sweep batches several budgets)."""
+    (B, 1, 1, 1) tensors, one budget per image (the eps sweep batches several budgets).
+    Returns the last iterate (torchattacks' behaviour), or with `keep_best` each image's
+    strongest one (base.BestIterate), scored from the logits each step computes anyway: the
+    steps themselves are the same either way."""
     x_adv = x.clone()
     if random_start:
         x_adv = project(x_adv + seeded_uniform(x, seed) * eps, x, eps, quantize)
     elif quantize:
         x_adv = project(x_adv, x, eps, quantize)
-    with torch.enable_grad():
-        for i in range(steps):
-            x_adv.requires_grad_(True)
-            logits = model(x_adv)
-            (grad,) = torch.autograd.grad(attack_loss(logits, y, target), x_adv)
-            if callback is not None:
-                callback(AttackStep(i, steps, logits.detach().float()))
-            x_adv = x_adv.detach() + alpha * grad.sign()
-            x_adv = project(x_adv, x, eps, quantize).detach()
-    report_result(callback, model, x_adv, steps, steps)
-    return x_adv
-
-
-def pgd_best_loop(
-    model: Model,
-    x: Tensor,
-    y: Tensor,
-    eps: float | Tensor,
-    alpha: float | Tensor,
-    steps: int,
-    target: Tensor | None,
-    random_start: bool,
-    seed: int | None,
-    quantize: bool,
-    callback: StepCallback | None,
-) -> Tensor:
-    """`pgd_loop`'s iterates, returning each image's strongest one (base.BestIterate), scored
-    from the logits each step computes anyway."""
-    x_adv = x.clone()
-    if random_start:
-        x_adv = project(x_adv + seeded_uniform(x, seed) * eps, x, eps, quantize)
-    elif quantize:
-        x_adv = project(x_adv, x, eps, quantize)
-    kept = BestIterate(y, target)
+    kept = BestIterate(y, target) if keep_best else None
     with torch.enable_grad():
         for i in range(steps):
             x_adv.requires_grad_(True)
             logits = model(x_adv)
             (grad,) = torch.autograd.grad(attack_loss(logits, y, target), x_adv)
             logits = logits.detach().float()
-            kept.offer(x_adv, logits, i)
+            if kept is not None:
+                kept.offer(x_adv, logits, i)
             if callback is not None:
                 callback(AttackStep(i, steps, logits))
             x_adv = x_adv.detach() + alpha * grad.sign()
             x_adv = project(x_adv, x, eps, quantize).detach()
-    return kept.finish(model, x_adv, steps, callback)
+    if kept is not None:
+        return kept.finish(model, x_adv, steps, callback)
+    report_result(callback, model, x_adv, steps, steps)
+    return x_adv
 
 
 ATTACK = Attack(

@@ -17,7 +17,7 @@ from advdemo.adversarial.base import (
     input_gradient,
     project,
 )
-from advdemo.adversarial.pgd import pgd_best_loop
+from advdemo.adversarial.pgd import pgd_loop
 from advdemo.core.errors import InputError, whole
 
 
@@ -95,7 +95,9 @@ def eps_sweep(
             ys = torch.full((n,), y, dtype=torch.long, device=x.device)
             ts = None if target is None else torch.full_like(ys, target)
             e, a = eps[start : start + n], alpha[start : start + n]
-            parts.append(pgd_best_loop(model, xs, ys, e, a, steps, ts, True, seed, quantize, None))
+            parts.append(
+                pgd_loop(model, xs, ys, e, a, steps, ts, True, seed, quantize, None, keep_best=True)
+            )
             if on_chunk is not None:
                 on_chunk(start + n, len(ks))
         probs = _probs(model, torch.cat(parts))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import urllib.request
 
+import pytest
+
 import app as app_module
 from advdemo.models import registry
 from advdemo.tabs import TABS
@@ -49,6 +51,7 @@ print("imported", len(names))
 """
 
 
+@pytest.mark.slow
 def test_importing_every_module_starts_nothing(tmp_path):
     """Nothing happens at import (#12): no thread, no process-wide setting, no model loaded
     (with an empty checkpoint folder, loading anything would fail the import)."""

@@ -28,6 +28,7 @@ def test_quick_start_is_exactly_two_commands_and_ci_runs_the_test_one():
     assert "python3 bootstrap.py test" in ci
 
 
+@pytest.mark.slow
 def test_api_examples_run_against_the_app(app_url):
     code = "\n".join(re.findall(r"```python\n(.*?)```", _section("API"), re.S))
     assert "Client(" in code

@@ -329,6 +329,7 @@ def test_lecture_method_raises_the_target_probability(lite0, cat):
     assert trace.target_prob[trace.returned] == max(trace.target_prob)
 
 
+@pytest.mark.slow
 def test_more_pgd_steps_never_weaken_cat_to_iguana(lite0, cat):
     """Issue #20: ε = 4/255, steps of 1/255: the last iterate after 100 steps was weaker
     (97.6 %) than after 20 (100 %); the best iterate cannot be, the 100 steps pass through

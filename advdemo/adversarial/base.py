@@ -308,6 +308,21 @@ def seeded_uniform(x: Tensor, seed: int | None) -> Tensor:
     return (torch.rand(x.shape, generator=gen) * 2 - 1).to(x.device, x.dtype)
 
 
+def deliver(
+    model: Model,
+    last: Tensor,
+    steps: int,
+    callback: StepCallback | None,
+    kept: BestIterate | None,
+) -> Tensor:
+    """How an iterative attack ends: the strongest iterate `kept` saw (with the last one
+    offered too), or with no `kept` the last iterate; the returned image is reported."""
+    if kept is not None:
+        return kept.finish(model, last, steps, callback)
+    report_result(callback, model, last, steps, steps)
+    return last
+
+
 def report_result(
     callback: StepCallback | None, model: Model, x_adv: Tensor, i: int, n: int
 ) -> None:

@@ -19,8 +19,8 @@ from advdemo.adversarial.base import (
     check_images,
     check_steps,
     class_labels,
+    deliver,
     project,
-    report_result,
     round_in_ball,
 )
 from advdemo.core.errors import finite
@@ -96,25 +96,21 @@ def lecture_l2(
         """What the model is shown: s, or exactly s rounded (straight-through gradient)."""
         return round_in_ball(s, x, eps).detach() + (s - s.detach()) if quantize else s
 
-    kept = BestIterate(t_t, t_t)  # targeted: only the target's probability counts
+    kept = BestIterate(t_t, t_t) if best else None  # targeted: the target's probability
     with torch.enable_grad():
         for i in range(steps):
             x_adv = seen(shadow)
             logits = model(x_adv)
             optimiser.zero_grad(set_to_none=True)
             lecture_loss(logits, x_adv, x, t_t, lam).sum().backward()
-            if best:
+            if kept is not None:
                 kept.offer(x_adv, logits.float(), i)
             if callback is not None:
                 callback(AttackStep(i, steps, logits.detach().float()))
             optimiser.step()
             with torch.no_grad():
                 shadow.copy_(project(shadow, x, eps))
-    x_adv = seen(shadow.detach())
-    if best:
-        return kept.finish(model, x_adv, steps, callback)
-    report_result(callback, model, x_adv, steps, steps)
-    return x_adv
+    return deliver(model, seen(shadow.detach()), steps, callback, kept)
 
 
 ATTACK = Attack(

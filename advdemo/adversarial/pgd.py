@@ -17,8 +17,8 @@ from advdemo.adversarial.base import (
     check_images,
     check_steps,
     class_labels,
+    deliver,
     project,
-    report_result,
     seeded_uniform,
 )
 from advdemo.core.errors import finite
@@ -139,10 +139,7 @@ def pgd_loop(
                 callback(AttackStep(i, steps, logits))
             x_adv = x_adv.detach() + alpha * grad.sign()
             x_adv = project(x_adv, x, eps, quantize).detach()
-    if kept is not None:
-        return kept.finish(model, x_adv, steps, callback)
-    report_result(callback, model, x_adv, steps, steps)
-    return x_adv
+    return deliver(model, x_adv, steps, callback, kept)
 
 
 ATTACK = Attack(

@@ -21,6 +21,7 @@ from advdemo.models.store import ModelStore
 from advdemo.toygan import presets
 from advdemo.toygan.game import MAX_BATCH, MAX_K, MAX_LR, MAX_RUN_STEPS, SETTING_KEYS
 from advdemo.toygan.playback import (
+    FRAMES_PER_SECOND,
     MAX_STEPS_PER_FRAME,
     READY,
     PlaybackSession,
@@ -33,7 +34,7 @@ TITLE = "1-D GAN"
 TAB_ID = "toy-gan"
 
 STATE_TTL_S = 3600
-FRAME_SECONDS = 0.1  # at most ~10 frames/s; a busy browser gets fewer (see the module note)
+FRAME_SECONDS = 1 / FRAMES_PER_SECOND  # at most; a busy browser gets fewer, the status says so
 # Ticks, "Step once" and the API share one lane; a tick is ~30 ms of work, so a handful of
 # lanes serves a room full of students.
 GAME_LANE = {"concurrency_id": "toy_gan", "concurrency_limit": 4}
@@ -128,9 +129,10 @@ def play(session, *controls):
     """Start the timer from the current controls (or say why there is nothing to play)."""
     session = _sync(session, controls)
     finished = session.finished()
-    session.playing = finished is None
     if finished:
+        session.playing = False
         return (*_frame(session, finished), gr.Timer(active=False))
+    session.resume()
     return (*_frame(session, "Playing"), gr.Timer(active=True))
 
 
@@ -194,7 +196,7 @@ def choose_preset(key):
     preset = presets.preset(key)
     values = preset.pick(*presets.CONTROL_KEYS)
     session = PlaybackSession.start(values[:-2], *values[-2:])
-    session.playing = True
+    session.resume()
     look_for = f"**What to look for.** {preset.note}"
     return (
         *values,
@@ -298,7 +300,8 @@ def build(store: ModelStore) -> None:
                     MAX_STEPS_PER_FRAME,
                     s["steps_per_frame"],
                     step=1,
-                    label="steps per frame (10 frames per second)",
+                    label=f"steps per frame (up to {FRAMES_PER_SECOND} frames/s: the status line "
+                    "shows how many arrive)",
                 )
                 budget = gr.Number(
                     s["budget"],

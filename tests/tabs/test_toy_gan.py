@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import gradio as gr
 import pytest
@@ -159,9 +158,48 @@ def _status_numbers(page) -> tuple[int, float]:
     return step, theta
 
 
+def _frame_number(page) -> int:
+    return int(re.search(r"frame ([\d,]+)", page.inner_text("#toy-gan-status")).group(1))
+
+
+def _tick_index(demo) -> int:
+    """The event index (fn_index) of the 1-D GAN's timer ticks in this app."""
+    (index,) = [
+        i for i, f in demo.fns.items() if f.name == "tick" and f.fn.__module__ == toy_gan.__name__
+    ]
+    return index
+
+
+def _count_ticks(page, demo) -> list:
+    """A list that grows by one for every tick the browser sends (POST .../queue/join)."""
+    index, ticks = _tick_index(demo), []
+
+    def seen(request):
+        join = "/gradio_api/queue/join" in request.url and request.method == "POST"
+        if join and json.loads(request.post_data or "{}").get("fn_index") == index:
+            ticks.append(request.url)
+
+    page.on("request", seen)
+    return ticks
+
+
+def _beats(page) -> int:
+    return page.evaluate("window.__beats")
+
+
+def _wait_for(page, condition, what: str, limit_beats: int = 3000) -> None:
+    """Wait (on the page's own 50 ms beats, at most `limit_beats`) until condition()."""
+    start = _beats(page)
+    while not condition():
+        assert _beats(page) - start < limit_beats, f"never happened: {what}"
+        page.wait_for_timeout(25)
+
+
 @pytest.mark.browser
-def test_play_animates_the_game_and_pause_stops_it(page, app_url, artifacts):
+def test_play_animates_the_game_and_pause_stops_it(page, app_url, demo, artifacts):
+    ticks = _count_ticks(page, demo)
     page.goto(app_url)
+    page.evaluate("window.__beats = 0; setInterval(() => window.__beats++, 50)")
     page.get_by_role("tab", name=toy_gan.TITLE).click()
     page.wait_for_selector("#toy-gan-game .js-plotly-plot .gtitle", timeout=60_000)
     assert page.text_content("#toy-gan-game .gtitle").startswith("step 0:")
@@ -178,16 +216,28 @@ def test_play_animates_the_game_and_pause_stops_it(page, app_url, artifacts):
         }""",
         timeout=90_000,
     )
+    # While playing, the page's clock beats B times while 3 more ticks go out: the window
+    # that proves the pause below is twice that, whatever pace this machine has right now.
+    sent, start = len(ticks), _beats(page)
+    _wait_for(page, lambda: len(ticks) >= sent + 3, "3 ticks while playing")
+    window = max(10, 2 * (_beats(page) - start))
+    assert "frames/s measured" in page.inner_text("#toy-gan-status")
+
     page.click("#toy-gan-pause")
     page.wait_for_function(
         "document.querySelector('#toy-gan-status').innerText.includes('Paused')", timeout=30_000
     )
     step, theta = _status_numbers(page)
+    frame = _frame_number(page)
     assert step >= 40 and theta > theta0 + 0.5  # G has walked towards the data at mu = 2
     page.screenshot(path=str(artifacts / "toy_gan_paused.png"), full_page=True)
 
-    time.sleep(1.5)  # paused means paused: no more frames
-    assert _status_numbers(page)[0] == step
+    # Paused means paused: over a window in which playing sent 6 ticks, none is sent and the
+    # frame counter, the step and the figure stay where Pause left them.
+    sent, start = len(ticks), _beats(page)
+    _wait_for(page, lambda: _beats(page) - start >= window, "the window")
+    assert len(ticks) == sent, f"{len(ticks) - sent} tick(s) sent after Pause"
+    assert (_frame_number(page), _status_numbers(page)[0]) == (frame, step)
     title = page.text_content("#toy-gan-game .gtitle")
     assert title.startswith(f"step {step:,}:")
 

@@ -45,6 +45,7 @@ EXPECTED_PUBLIC = {
     "/eps_sweep",
     "/translate",
     "/toy_gan",
+    "/generator_costs",
     "/arithmetic",
     "/arithmetic_invert",
     "/generate",

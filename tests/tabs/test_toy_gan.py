@@ -13,7 +13,9 @@ from advdemo.toygan import presets
 from advdemo.toygan.game import SETTING_KEYS
 
 SETTINGS = presets.settings(presets.preset("converges"))
-CONVERGES = tuple(SETTINGS[k] for k in SETTING_KEYS)
+# The toy_gan API's order: the settings, steps, then d_optimal (added later, so it comes last).
+API_KEYS = tuple(k for k in SETTING_KEYS if k != "d_optimal")
+CONVERGES = tuple(SETTINGS[k] for k in API_KEYS)
 
 
 def controls(budget=2000, steps_per_frame=10, **changes):
@@ -143,9 +145,70 @@ def test_api_refuses_bad_settings_with_a_clear_message(client, changes, message)
     from gradio_client.exceptions import AppError
 
     values = {**SETTINGS, "steps": 100, **changes}
-    args = [values[k] for k in SETTING_KEYS] + [values["steps"]]
+    args = [values[k] for k in API_KEYS] + [values["steps"]]
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name="/toy_gan")
+
+
+def test_api_plays_a_game_with_d_optimal_given_last(client):
+    *_, final = client.predict(*CONVERGES, 300, True, api_name="/toy_gan")
+    assert final["config"]["d_optimal"] is True
+    assert final["js_quality"] + final["js_coverage"] == pytest.approx(final["js_divergence"])
+    # σ = 1: the best logistic D is D*, so w = μ − θ at every step (θ before G's move)
+    assert abs(final["theta"] - SETTINGS["mu"]) < 0.2
+
+
+def test_generator_costs_answers_its_defaults(client):
+    """The lecture's saturation, from the API with no argument: the "saturating loss stalls"
+    start after 200 steps, where D rejects the batch and log(1 − D) gives θ almost nothing."""
+    import plotly.io
+
+    figure_json, numbers = client.predict(api_name="/generator_costs")
+    figure = plotly.io.from_json(figure_json)
+    names = [trace.name for trace in figure.data]
+    assert "log(1 − D(G(z))) (G uses this)" in names and "−log D(G(z))" in names
+    assert numbers["step"] == 200 and numbers["batch"] == 256
+    assert numbers["mean_d_of_g_z"] < 0.1
+    assert abs(numbers["saturating_grad_theta"]) * 10 < abs(numbers["non_saturating_grad_theta"])
+
+
+def test_generator_costs_with_zero_steps_and_d_optimal(client):
+    _, numbers = client.predict(steps=0, api_name="/generator_costs")
+    assert numbers["step"] == 0 and numbers["mean_d_of_g_z"] == pytest.approx(0.5)  # w = b = 0
+    _, numbers = client.predict(steps=5, d_optimal=True, api_name="/generator_costs")
+    assert numbers["step"] == 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mu": "two"}, "number"),
+        ({"mu": 1e9}, "mu"),
+        ({"steps": -1}, "number of steps"),
+        ({"steps": 10**9}, "number of steps"),
+        ({"g_loss": "wasserstein"}, "generator loss"),
+        ({"d_optimal": "maybe"}, "true or false"),
+        ({"batch": 0}, "batch"),
+    ],
+)
+def test_generator_costs_refuses_bad_values_with_a_clear_message(client, changes, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        client.predict(**changes, api_name="/generator_costs")
+
+
+def test_every_frame_carries_the_costs_plot_and_the_switch_applies_live():
+    session, *rest, _ = toy_gan.play(None, *controls())
+    costs = rest[-1]
+    assert {t.name for t in costs.data} >= {"current batch", "−log D(G(z)) (G uses this)"}
+    toy_gan.tick(session)
+    toy_gan.pause(session)
+    out = toy_gan.apply_settings(session, *controls(d_optimal=True))
+    assert session.trainer.config.d_optimal and len(out) == toy_gan.FRAME_SIZE
+    toy_gan.one_step(session, *controls(d_optimal=True))
+    c = session.trainer.config
+    assert session.trainer.w == pytest.approx(c.mu - session.trainer.history.column("theta")[-2])
 
 
 # --- the browser ---------------------------------------------------------------------------------

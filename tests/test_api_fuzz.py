@@ -51,6 +51,7 @@ EXPECTED_PUBLIC = {
     "/generate",
     "/interpolate",
     "/truncation",
+    "/truncation_gif",
 }
 
 CALL_TIMEOUT = 60.0  # seconds: no answer by then counts as a hang

@@ -63,6 +63,7 @@ SMALL_INPUTS: dict[str, dict[str, object]] = {
     "/generate": {},
     "/interpolate": {"frames": 6},
     "/truncation": {"grid_size": 9},
+    "/truncation_gif": {},
 }
 SETTINGS = Settings(attack_steps=2, toy_gan_steps=50, inversion_steps=10)
 # What the app's stderr must not contain: a traceback (an unexpected exception in a request,

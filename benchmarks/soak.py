@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import math
 import os
 import random
@@ -59,6 +60,10 @@ SLOPE_LIMIT_MB_PER_1000 = 1.0  # MB of RSS per 1000 requests after warm-up
 PEAK_LIMIT_MB = 2048.0
 DEFAULT_REQUESTS = 10_000
 DEFAULT_TIME_LIMIT_S = 3600.0
+# For short soaks (the test's): small attacks, toy GANs and translations.
+LIGHT_SETTINGS = Settings(
+    attack_steps=3, long_attack_steps=40, toy_gan_steps=100, long_translate_side=384
+)
 MAX_BLOCKS = 20  # block means the slope is fitted to
 MIN_BLOCKS = 4  # fewer: no slope (a line through 3 points has 1 degree of freedom)
 # Relative frequency of each endpoint in the soak (slider moves dominate a lecture).
@@ -386,7 +391,9 @@ def slope_row(result: SoakResult, limit: float) -> Row:
     """The judged figure: no leak shown. The interval's ends are in the row's text."""
     s = result.slope
     if s is None:
-        return Row("RSS slope after warm-up: too few samples", math.nan, "", "", ok=False)
+        return Row(
+            "RSS slope after warm-up: too few samples", math.nan, "", target="a slope", ok=False
+        )
     verdict = s.verdict(limit)
     note = {"leak": "a leak", "flat": "flat", "inconclusive": "inconclusive: run longer"}[verdict]
     return Row(
@@ -447,6 +454,22 @@ def report(
     return "\n".join(lines), passed
 
 
+def result_figures(result: SoakResult, passed: bool) -> dict:
+    """The run's figures as plain numbers (for a test that runs the soak in a process of
+    its own, so that the clients' memory is not counted as the app's)."""
+    s = result.slope
+    return {
+        "passed": passed,
+        "answered": result.answered,
+        "warmup": result.warmup,
+        "unsent": result.unsent,
+        "lost": result.lost,
+        "errors": [f"{o.endpoint}: {o.error}"[:300] for o in result.errors],
+        "peak_mb": result.peak_mb,
+        "slope": None if s is None else {"per_1000": s.per_1000, "low": s.low, "high": s.high},
+    }
+
+
 def measure() -> list[Row]:
     """For benchmarks/__main__.py: the default soak against `python app.py`."""
     with subprocess_app() as (url, pid):
@@ -466,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--peak-limit", type=float, default=PEAK_LIMIT_MB, help="MB")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--light", action="store_true", help="short attacks, toy GANs and translations"
+    )
+    parser.add_argument("--json", type=Path, help="also write the verdict's figures here")
     parser.add_argument("--url", help="an app already running here (needs --pid)")
     parser.add_argument("--pid", type=int, help="the process id of the app at --url")
     parser.add_argument("--log", type=Path, help="where the launched app's output goes")
@@ -499,11 +526,14 @@ def main(argv: list[str] | None = None) -> int:
             args.sample_every,
             args.session_requests,
             args.time_limit,
+            settings=LIGHT_SETTINGS if args.light else None,
             seed=args.seed,
             only=set(args.only.split(",")) if args.only else None,
         )
     text, passed = report(result, args.slope_limit, args.peak_limit)
     print(text)
+    if args.json:
+        args.json.write_text(json.dumps(result_figures(result, passed)))
     return 0 if passed else 1
 
 

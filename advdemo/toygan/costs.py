@@ -90,16 +90,17 @@ def costs_figure(trainer: ToyGanTrainer, height: int = 340) -> go.Figure:
                 "hovertemplate": "D(G(z)) = %{x:.3f}<br>cost = %{y:.3f}<extra></extra>",
             }
         )
+    # Two short lines, so that a phone's narrow plot shows the numbers too.
     title = (
         f"step {trainer.steps_done:,}: the batch sits at mean D(G(z)) = "
-        f"{numbers['mean_d_of_g_z']:.3f}; dJ/dθ: saturating "
-        f"{numbers['saturating_grad_theta']:+.3f}, non-saturating "
+        f"{numbers['mean_d_of_g_z']:.3f}<br>dJ/dθ: saturating "
+        f"{numbers['saturating_grad_theta']:+.3f} · non-saturating "
         f"{numbers['non_saturating_grad_theta']:+.3f}"
     )
     layout = {
         "template": {"layout": {"paper_bgcolor": "white", "plot_bgcolor": "white"}},
         "height": height,
-        "margin": {"l": 60, "r": 20, "t": 50, "b": 80},
+        "margin": {"l": 60, "r": 20, "t": 64, "b": 80},
         "font": {"size": 13, "family": "Arial, Helvetica, sans-serif", "color": "#2a2f3a"},
         "title": {"text": title, "x": 0.01, "font": {"size": 14}},
         "xaxis": {

@@ -139,10 +139,11 @@ PRESETS: tuple[Preset, ...] = (
         steps_per_frame=2,
         look_for=(
             "D is set to its best response before every G step, as the convergence proof "
-            "assumes: D(x) lies on D* at every frame, and G, using the original "
-            "log(1 − D(G(z))) cost, descends the JS divergence itself: θ glides to μ without "
-            "a swing and JS falls smoothly to 0. Set the initial θ to −8 and Reset: with no "
-            "overlap JS is flat at ln 2, and even the best D gives G nothing to follow."
+            "assumes: the blue D(x) is D* for where G stood one step ago, so it trails the red "
+            "D* by one G step. G, using the original log(1 − D(G(z))) cost, then descends the "
+            "JS divergence itself: θ glides to μ without a swing and JS falls smoothly to 0. "
+            "Set the initial θ to −8 and Reset: with no overlap JS is flat at ln 2, and even "
+            "the best D gives G nothing to follow."
         ),
     ),
     _scenario(

@@ -64,6 +64,9 @@ DEFAULT_TIME_LIMIT_S = 3600.0
 LIGHT_SETTINGS = Settings(
     attack_steps=3, long_attack_steps=40, toy_gan_steps=100, long_translate_side=384
 )
+# A request in flight when the time limit comes gets this long to be answered before it
+# counts as lost (the limit stops new requests; it does not abandon the ones sent).
+DRAIN_S = 120.0
 MAX_BLOCKS = 20  # block means the slope is fitted to
 MIN_BLOCKS = 4  # fewer: no slope (a line through 3 points has 1 degree of freedom)
 # Relative frequency of each endpoint in the soak (slider moves dominate a lecture).
@@ -210,6 +213,7 @@ class SoakResult:
     final_mb: float = 0.0  # idle, at the end
     peak_mb: float = 0.0  # VmHWM at the end: the process's peak RSS
     slope: Slope | None = None
+    sessions: int = 0  # new sessions opened after warm-up (Gradio keeps each one's state)
     errors: list[Outcome] = field(default_factory=list)
 
     @property
@@ -265,7 +269,7 @@ def run_soak(
         spec = {name: params for name, params in spec.items() if name in only}
     sequence = soak_sequence(spec, total, seed)
     lock = threading.Lock()
-    state = {"next": 0, "done": 0}
+    state = {"next": 0, "done": 0, "sessions_after_warmup": 0}
     outcomes: list[Outcome] = []
 
     def reading() -> float:
@@ -281,7 +285,7 @@ def run_soak(
 
     def settled_rss() -> float:
         time.sleep(settle)
-        timeout = min(60.0, max(0.0, deadline - time.monotonic()))
+        timeout = 60.0 if time.monotonic() >= deadline else min(60.0, deadline - time.monotonic())
         wait_until_idle(pid, timeout=timeout, window=idle_window)
         return reading()
 
@@ -306,12 +310,15 @@ def run_soak(
                 with contextlib.suppress(Exception):
                     client.close()
                 client, used = make_client(url), 0
+                if i >= warmup:
+                    with lock:
+                        state["sessions_after_warmup"] += 1
             endpoint = sequence[i]
             outcome = timed_call(
                 client,
                 endpoint,
                 request(spec, endpoint, rng, settings),
-                deadline - time.monotonic(),
+                deadline - time.monotonic() + DRAIN_S,
             )
             outcome.user, used = u, used + 1
             with lock:
@@ -332,7 +339,7 @@ def run_soak(
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
+        t.join(timeout=max(0.0, deadline - time.monotonic()) + DRAIN_S + 5)
     with lock:
         done_outcomes = list(outcomes)
         sent = state["next"]
@@ -349,6 +356,7 @@ def run_soak(
         peak_mb=peak_rss_mb(pid),
     )
     result.slope = fit_slope(result.curve, start=warmup)
+    result.sessions = state["sessions_after_warmup"]
     result.errors = [o for o in done_outcomes if o.error is not None]
     return result
 
@@ -422,6 +430,11 @@ def verdict_rows(
         Row("RSS idle at the end of warm-up (shown, not judged)", result.baseline_mb, "MB"),
         Row("RSS idle at the end (shown, not judged)", result.final_mb, "MB"),
         Row("requests answered after warm-up", result.answered - result.warmup, ""),
+        Row(
+            "new sessions after warm-up (each kept by Gradio, up to MAX_SESSIONS)",
+            result.sessions,
+            "",
+        ),
         Row("not sent: the time limit came first", result.unsent, ""),
         Row("errors", len(result.errors), "", target="0", ok=not result.errors),
         Row("lost (sent, never answered)", result.lost, "", target="0", ok=result.lost == 0),

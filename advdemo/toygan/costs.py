@@ -92,10 +92,9 @@ def costs_figure(trainer: ToyGanTrainer, height: int = 340) -> go.Figure:
         )
     # Two short lines, so that a phone's narrow plot shows the numbers too.
     title = (
-        f"step {trainer.steps_done:,}: the batch sits at mean D(G(z)) = "
-        f"{numbers['mean_d_of_g_z']:.3f}<br>dJ/dθ: saturating "
-        f"{numbers['saturating_grad_theta']:+.3f} · non-saturating "
-        f"{numbers['non_saturating_grad_theta']:+.3f}"
+        f"step {trainer.steps_done:,} · batch mean D(G(z)) = {numbers['mean_d_of_g_z']:.3f}<br>"
+        f"dJ/dθ: saturating {numbers['saturating_grad_theta']:+.3f} · "
+        f"non-saturating {numbers['non_saturating_grad_theta']:+.3f}"
     )
     layout = {
         "template": {"layout": {"paper_bgcolor": "white", "plot_bgcolor": "white"}},
@@ -104,7 +103,7 @@ def costs_figure(trainer: ToyGanTrainer, height: int = 340) -> go.Figure:
         "font": {"size": 13, "family": "Arial, Helvetica, sans-serif", "color": "#2a2f3a"},
         "title": {"text": title, "x": 0.01, "font": {"size": 14}},
         "xaxis": {
-            "title": {"text": "D(G(z)): how real D finds a generated sample"},
+            "title": {"text": "D(G(z)): how real D finds a fake"},
             "range": [0, 1],
             "gridcolor": "#e5e8ef",
             "zeroline": False,

@@ -158,6 +158,7 @@ def build(store: ModelStore) -> None:
         gif = gr.Image(
             None,
             label="sweep GIF",
+            show_label=False,  # its badge would cover the frame's ψ caption
             type="filepath",
             interactive=False,
             buttons=["download"],

@@ -1,7 +1,7 @@
 """Every performance figure in one command: `python -m benchmarks [name ...]`.
 
 Runs each benchmarks/bench_*.py module's measure() (or only the named ones, e.g. `toygan`;
-`load` and `soak`, the 30-user load test and the 1000-request soak, run only when named)
+`load` and `soak`, the 30-user load test and the 10,000-request soak, run only when named)
 and prints one table: figure, value, the baseline measured in the same run, ratio (baseline /
 value: above 1× is faster than the baseline), target. `--markdown` also prints the table as
 Markdown with the machine line, as README.md's "Benchmarks" section shows it.

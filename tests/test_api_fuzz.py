@@ -45,11 +45,13 @@ EXPECTED_PUBLIC = {
     "/eps_sweep",
     "/translate",
     "/toy_gan",
+    "/generator_costs",
     "/arithmetic",
     "/arithmetic_invert",
     "/generate",
     "/interpolate",
     "/truncation",
+    "/truncation_gif",
 }
 
 CALL_TIMEOUT = 60.0  # seconds: no answer by then counts as a hang

@@ -57,11 +57,13 @@ SMALL_INPUTS: dict[str, dict[str, object]] = {
     "/eps_sweep": {"model_name": CLASSIFIERS},
     "/translate": {"resolution": (128, 256)},
     "/toy_gan": {"steps": 50},
+    "/generator_costs": {"steps": 50},
     "/arithmetic": {},
     "/arithmetic_invert": {"steps": 10},
     "/generate": {},
     "/interpolate": {"frames": 6},
     "/truncation": {"grid_size": 9},
+    "/truncation_gif": {},
 }
 SETTINGS = Settings(attack_steps=2, toy_gan_steps=50, inversion_steps=10)
 # What the app's stderr must not contain: a traceback (an unexpected exception in a request,

@@ -8,16 +8,18 @@ builds it once per model store (store.derived) and hands it in.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import plotly.graph_objects as go
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import Tensor
 
-from advdemo.core import errors, pictures
+from advdemo.core import errors, files, pictures
 from advdemo.core.errors import MAX_SEED
 from advdemo.faces import latent
 from advdemo.faces.attributes import seed_codes
@@ -33,6 +35,13 @@ TAU_SWEEP = (0.05, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0)
 PSI_CURVE = tuple(round(0.1 * i, 2) for i in range(21))  # 0 .. 2
 TAU_CURVE = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 CURVES_KEPT = 64  # recent (variant, first seed, count) curves a DiversityCurves keeps
+# The sweep as an animation: ψ from 0 to 2 (τ from 0.05 to 4) in small steps, there and back.
+GIF_PSI = tuple(round(0.05 * i, 2) for i in range(41))
+GIF_TAU = tuple(round(0.05 + 0.1 * i, 2) for i in range(40))  # 0.05 … 3.95
+GIF_SCALE = 3  # 192 px per face
+GIF_FRAME_MS = 80
+GIF_KIND = "truncation-gifs"  # core.files.output_dir(GIF_KIND)
+GIF_KEEP_SECONDS = 3600  # older GIFs are deleted when a new one is written
 
 
 def check_grid(value: object) -> int:
@@ -227,3 +236,62 @@ def truncation_view(
         sweep=pictures.strip(faces[:k], captions, scale=STRIP_SCALE, row=STRIP_ROW),
         figure=figure,
     )
+
+
+# --------------------------------------------------------------------------- the sweep as a GIF
+
+
+def gif_values(variant: str) -> tuple[float, ...]:
+    return GIF_PSI if check_variant(variant) == "scale" else GIF_TAU
+
+
+def _gif_frame(face: Tensor, symbol: str, value: float, norm: float, lo: float, hi: float):
+    """One frame: the face, its ψ (τ) and ‖z‖ above it, and a bar showing where ψ (τ) is."""
+    side = face.shape[-1] * GIF_SCALE
+    head, bar = 26, 14
+    frame = Image.new("RGB", (side, head + side + bar), "white")
+    draw = ImageDraw.Draw(frame)
+    pictures.draw_text(draw, (side / 2, 4), f"{symbol} = {value:.2f}   ‖z‖ = {norm:.1f}", 15)
+    frame.paste(pictures.upscale(face, GIF_SCALE), (0, head))
+    top = head + side + 4
+    draw.rectangle((4, top, side - 4, top + 5), fill="#e5e8ef")
+    x = 4 + (side - 8) * (value - lo) / (hi - lo)
+    draw.rectangle((4, top, x, top + 5), fill=SLERP_COLOUR)
+    if symbol == "ψ":  # where nothing is truncated
+        one = 4 + (side - 8) * (1.0 - lo) / (hi - lo)
+        draw.line((one, top - 2, one, top + 7), fill="#555555", width=2)
+    # Our own fast palette per frame: PIL's default GIF quantiser is ~10× slower.
+    return frame.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+
+
+def sweep_gif(generator: FaceGenerator, seed: object, variant: object) -> Path:
+    """One seed swept over ψ from 0 to 2 (variant "scale") or τ from 0.05 to 3.95
+    ("resample") as an animated GIF that plays there and back; returns its path (in the temp
+    folder for truncation GIFs, where ones older than an hour are deleted)."""
+    seed, variant = check_seed(seed), check_variant(variant)
+    values = gif_values(variant)
+    z1 = generator.sample_z(seed, 1)
+    codes = torch.cat([truncate(z1, variant, v, [seed]) for v in values])
+    faces = generator.generate(codes)
+    symbol = "ψ" if variant == "scale" else "τ"
+    lo, hi = values[0], values[-1]
+    frames = [
+        _gif_frame(face, symbol, v, float(n), lo, hi)
+        for face, v, n in zip(faces, values, latent.norms(codes), strict=True)
+    ]
+    loop = frames + frames[-2:0:-1]  # ping-pong without repeating the end frames
+    folder = files.output_dir(GIF_KIND)
+    files.prune(folder, "*.gif", GIF_KEEP_SECONDS)
+    with tempfile.NamedTemporaryFile(
+        dir=folder, prefix=f"truncation-{variant}-{seed}-", suffix=".gif", delete=False
+    ) as f:
+        loop[0].save(
+            f,
+            format="GIF",
+            save_all=True,
+            append_images=loop[1:],
+            duration=GIF_FRAME_MS,
+            loop=0,
+            optimize=False,
+        )
+        return Path(f.name)

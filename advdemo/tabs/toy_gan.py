@@ -16,11 +16,13 @@ from __future__ import annotations
 import gradio as gr
 
 from advdemo import ui
-from advdemo.core.errors import MAX_SEED
+from advdemo.core.errors import MAX_SEED, whole
 from advdemo.models.store import ModelStore
 from advdemo.toygan import presets
+from advdemo.toygan.costs import batch_costs, costs_figure
 from advdemo.toygan.game import MAX_BATCH, MAX_K, MAX_LR, MAX_RUN_STEPS, SETTING_KEYS
 from advdemo.toygan.playback import (
+    FRAMES_PER_SECOND,
     MAX_STEPS_PER_FRAME,
     READY,
     PlaybackSession,
@@ -33,7 +35,7 @@ TITLE = "1-D GAN"
 TAB_ID = "toy-gan"
 
 STATE_TTL_S = 3600
-FRAME_SECONDS = 0.1  # at most ~10 frames/s; a busy browser gets fewer (see the module note)
+FRAME_SECONDS = 1 / FRAMES_PER_SECOND  # at most; a busy browser gets fewer, the status says so
 # Ticks, "Step once" and the API share one lane; a tick is ~30 ms of work, so a handful of
 # lanes serves a room full of students.
 GAME_LANE = {"concurrency_id": "toy_gan", "concurrency_limit": 4}
@@ -75,11 +77,33 @@ $$J^{(D)} = -\frac{1}{m}\sum_{i=1}^{m} \log D\big(x^{(i)}\big)
 * *non-saturating*: $J^{(G)} = -\frac{1}{m}\sum_i \log D\big(G(z^{(i)})\big)$. Same goal, but
   its gradient $-w \cdot \overline{1 - D(G(z))}$ is largest while G is losing.
 
+**The costs plot** (below the training curves) draws both costs as functions of
+$D(G(z))$, the verdict D gives a generated sample, and puts every sample of the current batch
+on both curves. Early on D spots the fakes, so the batch sits at the left end: there
+$\log(1 - D)$ is almost level while $-\log D$ shoots up. The title gives the gradient each cost
+would hand θ for this very batch; with the "saturating loss stalls" preset the saturating one
+is a hundred times smaller. The curve G actually uses is drawn solid.
+
 **The best D for the current G** is $D^*(x) = \dfrac{p_{data}(x)}{p_{data}(x) + p_g(x)}$ (red
 dash-dot curve). Once $p_g = p_{data}$ it equals $\tfrac12$ everywhere: the best any
 discriminator can do is toss a coin. That is the equilibrium, where $J^{(D)} = 2\ln 2$.
 Against $D^*$ the game's value is $-\ln 4 + 2\,\mathrm{JS}(p_{data} \,\|\, p_g)$, which is why
 the Jensen–Shannon divergence is plotted: it measures how far G still is from the data.
+
+**JS in two parts.** With $m = \tfrac12(p_{data} + p_g)$,
+$\mathrm{JS} = \tfrac12\,\mathrm{KL}(p_g \,\|\, m) + \tfrac12\,\mathrm{KL}(p_{data} \,\|\, m)$.
+The first part averages over G's samples and grows when G puts them where real data are
+rare (*quality*); the second averages over the real data and grows when G seldom produces
+what the data contain (*coverage*). The right panel of the training curves draws both: with
+σ = 1 the two curves coincide, with σ ≠ 1 they separate and the narrower distribution's part
+stays larger (presets σ = 2 and σ = 0.5).
+
+**D trained to optimality.** The convergence argument behind GANs assumes that D reaches its
+best response before every move of G. Tick "D trained to optimality each step" and D's SGD
+steps are replaced by the best logistic D for the current θ (found by Newton's method on the
+expected cost; with σ = 1 it is $D^*$ itself). With the saturating cost G then descends
+$2\,\mathrm{JS}$ directly: the path is smooth, with none of the swings of two players
+learning at once. From far away JS is flat at ln 2, and G stalls even against the perfect D.
 
 **Can this little D reach $D^*$?** The log-odds of $D^*$ are
 $$\log\frac{p_{data}(x)}{p_g(x)} = -\frac{(x-\mu)^2}{2\sigma^2} - \log\sigma
@@ -98,11 +122,12 @@ current value, and the purple path is where the run actually went.
 """
 
 
-def _frame(session: PlaybackSession, headline: str) -> tuple:
-    """(state, game, phase portrait, training curves, status, numbers) for the outputs."""
+def _frame(session: PlaybackSession, headline: str, costs: bool = True) -> tuple:
+    """(state, game, phase portrait, training curves, status, numbers[, generator costs])
+    for the outputs (the toy_gan API's outputs end before the costs)."""
     t = session.trainer
     with t.lock:
-        return (
+        frame = (
             session,
             game_figure(t),
             phase_figure(t),
@@ -110,6 +135,10 @@ def _frame(session: PlaybackSession, headline: str) -> tuple:
             session.status(headline),
             t.summary(),
         )
+        return (*frame, costs_figure(t)) if costs else frame
+
+
+FRAME_SIZE = 7  # values _frame returns for the page
 
 
 def _sync(session, controls: tuple) -> PlaybackSession:
@@ -128,9 +157,10 @@ def play(session, *controls):
     """Start the timer from the current controls (or say why there is nothing to play)."""
     session = _sync(session, controls)
     finished = session.finished()
-    session.playing = finished is None
     if finished:
+        session.playing = False
         return (*_frame(session, finished), gr.Timer(active=False))
+    session.resume()
     return (*_frame(session, "Playing"), gr.Timer(active=True))
 
 
@@ -138,7 +168,7 @@ def play(session, *controls):
 def tick(session):
     """One frame while playing: a few training steps, then the figures."""
     if session is None or not session.playing:  # a tick that was in flight when Pause came
-        return (NO_CHANGE,) * 6 + (gr.Timer(active=False),)
+        return (NO_CHANGE,) * FRAME_SIZE + (gr.Timer(active=False),)
     session.advance()
     finished = session.finished()
     if finished:
@@ -150,7 +180,7 @@ def tick(session):
 @ui.friendly
 def pause(session):
     if session is None:
-        return (NO_CHANGE,) * 6 + (gr.Timer(active=False),)
+        return (NO_CHANGE,) * FRAME_SIZE + (gr.Timer(active=False),)
     session.playing = False
     return (*_frame(session, "Paused"), gr.Timer(active=False))
 
@@ -183,7 +213,7 @@ def apply_settings(session, *controls):
     if session.playing:  # the next tick draws the new state anyway
         with session.trainer.lock:
             status = session.status("Playing")
-        return (session, NO_CHANGE, NO_CHANGE, NO_CHANGE, status, NO_CHANGE)
+        return (session, NO_CHANGE, NO_CHANGE, NO_CHANGE, status, NO_CHANGE, NO_CHANGE)
     return _frame(session, session.idle_headline())
 
 
@@ -194,7 +224,7 @@ def choose_preset(key):
     preset = presets.preset(key)
     values = preset.pick(*presets.CONTROL_KEYS)
     session = PlaybackSession.start(values[:-2], *values[-2:])
-    session.playing = True
+    session.resume()
     look_for = f"**What to look for.** {preset.note}"
     return (
         *values,
@@ -218,20 +248,64 @@ def run_steps(
     update,
     seed,
     steps,
+    d_optimal=False,
     progress=gr.Progress(),
 ):
     """Play `steps` rounds of a fresh game from these settings; return figures and final state.
 
     The API behind "Run the whole budget now" (api_name "toy_gan"): settings as in the
     controls (optimizer 'sgd' | 'adam', g_loss 'non_saturating' | 'saturating', update
-    'alternating' | 'simultaneous'), at most 100,000 steps. Returns the game figure, the
-    phase portrait, the training curves, a status line and the final numbers as a dict.
+    'alternating' | 'simultaneous'), at most 100,000 steps; d_optimal: D set to the best
+    logistic D for the current θ before every G step. Returns the game figure, the phase
+    portrait, the training curves (JS with its quality and coverage parts), a status line and
+    the final numbers as a dict.
     """
     values = (mu, sigma, theta0, lr_d, lr_g, optimizer, batch, k_d, g_loss, update, seed)
     session, headline = play_through(
-        values, steps, lambda done, total: progress((done, total), desc="training", unit="steps")
+        (*values, d_optimal),
+        steps,
+        lambda done, total: progress((done, total), desc="training", unit="steps"),
     )
-    return _frame(session, headline)
+    return _frame(session, headline, costs=False)
+
+
+def costs_of(session):
+    """The generator costs plot of the session's game (after a whole run)."""
+    if session is None:
+        return NO_CHANGE
+    with session.trainer.lock:
+        return costs_figure(session.trainer)
+
+
+def generator_costs(
+    mu: float = 2.0,
+    sigma: float = 1.0,
+    theta0: float = -4.0,
+    lr_d: float = 0.05,
+    lr_g: float = 0.05,
+    optimizer: str = "sgd",
+    batch: int = 256,
+    k_d: int = 1,
+    g_loss: str = "saturating",
+    update: str = "alternating",
+    seed: int = 0,
+    steps: int = 200,
+    d_optimal: bool = False,
+) -> tuple[str, dict]:
+    """The two generator costs against D(G(z)) with the current batch on both (CS230 II.C).
+
+    Plays `steps` rounds (0 allowed) of a fresh game from these settings (as in "toy_gan";
+    the defaults are the "saturating loss stalls" preset after 200 steps, where D rejects
+    every fake) and returns the figure as plotly JSON (plotly.io.from_json reads it) and the
+    batch's numbers: its mean D(G(z)), both costs and the gradient each gives θ.
+    """
+    values = (mu, sigma, theta0, lr_d, lr_g, optimizer, batch, k_d, g_loss, update, seed)
+    if whole("number of steps", steps, lo=0, hi=MAX_RUN_STEPS) == 0:
+        session = PlaybackSession.start((*values, d_optimal), 1, 1)
+    else:
+        session, _ = play_through((*values, d_optimal), steps)
+    t = session.trainer
+    return costs_figure(t).to_json(), {"step": t.steps_done, **batch_costs(t)}
 
 
 def warm_up(store: ModelStore) -> None:
@@ -292,13 +366,19 @@ def build(store: ModelStore) -> None:
                 optimizer = gr.Radio(OPTIMIZER_CHOICES, value=s["optimizer"], label="optimiser")
                 k_d = gr.Slider(1, MAX_K, s["k_d"], step=1, label="k: D steps per G step")
                 batch = gr.Slider(1, MAX_BATCH, s["batch"], step=1, label="batch size")
+                d_optimal = gr.Checkbox(
+                    s["d_optimal"],
+                    label="D trained to optimality each step (replaces D's SGD steps)",
+                    elem_id="toy-gan-d-optimal",
+                )
             with gr.Accordion("Playback", open=False):
                 steps_per_frame = gr.Slider(
                     1,
                     MAX_STEPS_PER_FRAME,
                     s["steps_per_frame"],
                     step=1,
-                    label="steps per frame (10 frames per second)",
+                    label=f"steps per frame (up to {FRAMES_PER_SECOND} frames/s: the status line "
+                    "shows how many arrive)",
                 )
                 budget = gr.Number(
                     s["budget"],
@@ -332,13 +412,21 @@ def build(store: ModelStore) -> None:
                 show_label=False,
                 elem_id="toy-gan-timeline",
             )
+            costs_plot = gr.Plot(
+                costs_figure(first.trainer),
+                label="generator_costs",
+                show_label=False,
+                elem_id="toy-gan-costs",
+            )
             with gr.Accordion("The numbers (what the toy_gan API returns)", open=False):
                 summary = gr.JSON(first.trainer.summary(), label="final_state", show_label=False)
             ui.explanation(EXPLANATION)
 
     settings = [mu, sigma, theta0, lr_d, lr_g, optimizer, batch, k_d, g_loss, update, seed]
+    settings.append(d_optimal)  # SETTING_KEYS order
     controls = [*settings, steps_per_frame, budget]
-    frame = [state, game_plot, phase_plot, timeline_plot, status, summary]
+    api_frame = [state, game_plot, phase_plot, timeline_plot, status, summary]
+    frame = [*api_frame, costs_plot]
 
     play_btn.click(play, [state, *controls], [*frame, timer], **INSTANT)
     timer.tick(
@@ -354,19 +442,20 @@ def build(store: ModelStore) -> None:
     reset_btn.click(reset, controls, [*frame, timer], **INSTANT)
     preset_box.input(choose_preset, [preset_box], [*controls, look_for, *frame, timer], **INSTANT)
     run_btn.click(stop, [state], [timer], **INSTANT)
-    run_btn.click(
+    run_btn.click(  # the API keeps its order: d_optimal, added later, comes after steps
         run_steps,
-        [*settings, budget],
-        frame,
+        [*settings[:-1], budget, d_optimal],
+        api_frame,
         api_name="toy_gan",
         show_progress="full",
         **GAME_LANE,
-    )
+    ).then(costs_of, [state], [costs_plot], show_progress="hidden", api_visibility="private")
+    gr.api(ui.friendly(generator_costs), api_name="generator_costs", **GAME_LANE)
     # Live settings: sliders and radios as they move, typed numbers when the field is left.
     live = dict(fn=apply_settings, inputs=[state, *controls], outputs=frame, **INSTANT)
     for control in (mu, sigma, theta0, k_d, batch, steps_per_frame):
         control.release(trigger_mode="always_last", **live)
-    for control in (optimizer, g_loss, update):
+    for control in (optimizer, g_loss, update, d_optimal):
         control.input(**live)
     for control in (lr_d, lr_g, seed, budget):
         control.submit(**live)

@@ -72,7 +72,8 @@ blur. Its training codes all had $\lVert z\rVert \approx \sqrt{100} = 10$; a cod
 is far outside anything it saw. Big models trained longer (BigGAN, StyleGAN) cope better.
 
 *Try this:* drag ψ from 1 down to 0.5 and watch the grid's odd faces calm down while the
-diversity number falls; then try ψ = 1.5.
+diversity number falls; then try ψ = 1.5. "Animate the sweep" turns one seed's whole range of
+ψ (or τ) into a GIF to download, for slides.
 """
 
 
@@ -119,6 +120,13 @@ def _draw(store: ModelStore, view, *values):
     return view(store.face_generator(), settings, curves=_curves(store))
 
 
+def sweep_gif(store: ModelStore, seed: float, variant: str) -> str:
+    """One seed swept over ψ from 0 to 2 (variant "scale") or τ from 0.05 to 3.95 ("resample")
+    as an animated GIF, there and back, each frame captioned with ψ (τ) and ‖z‖ (api_name
+    "truncation_gif"; returns the file)."""
+    return str(ft.sweep_gif(store.face_generator(), seed, variant))
+
+
 def show_active_slider(variant: str):
     variant = ft.check_variant(variant)
     return gr.update(visible=variant == "scale"), gr.update(visible=variant == "resample")
@@ -140,6 +148,23 @@ def build(store: ModelStore) -> None:
     preset_buttons = ui.preset_row(PRESETS, "truncation")
     gr.Markdown("**One seed across ψ (or τ)**, with ‖z‖ under each face")
     sweep = ui.picture(first.sweep, "sweep strip", "truncation-sweep", type="pil")
+    with (
+        gr.Accordion("The sweep as an animated GIF, to download", open=False),
+        gr.Row(equal_height=False),
+    ):
+        gif_button = gr.Button(
+            "Animate the sweep", elem_id="truncation-gif-button", scale=0, min_width=180
+        )
+        gif = gr.Image(
+            None,
+            label="sweep GIF",
+            show_label=False,  # its badge would cover the frame's ψ caption
+            type="filepath",
+            interactive=False,
+            buttons=["download"],
+            height=260,
+            elem_id="truncation-gif",
+        )
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             gr.Markdown("**Many seeds at the chosen ψ (or τ)** (shown 2×, nearest-neighbour)")
@@ -185,6 +210,13 @@ def build(store: ModelStore) -> None:
         api_visibility="private",
         show_progress="hidden",
         trigger_mode="always_last",
+        **ui.LIGHT_LANE,
+    )
+    gif_button.click(
+        ui.friendly(ui.bind(sweep_gif, store)),
+        [seed, variant],
+        gif,
+        api_name="truncation_gif",
         **ui.LIGHT_LANE,
     )
     variant.change(

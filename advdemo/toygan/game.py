@@ -3,11 +3,11 @@
 Real data x ~ N(mu, sigma²); the generator maps z ~ N(0, 1) to x* = z + theta, so
 p_g = N(theta, 1); the discriminator is D(x) = sigmoid(w·x + b). Every gradient is written
 out by hand (D is logistic regression) and evaluated on whole mini-batches with numpy, so one
-training step costs tens of microseconds. Besides the trainer this module holds the analytic
-side of the game: both densities, the optimal discriminator D*, the Jensen–Shannon divergence,
-the best logistic D for a fixed generator, and the expected (population) gradient field that
-the phase portrait draws. The lecture's scenarios are in toygan.presets, how a browser session
-plays a game frame by frame in toygan.playback. No Gradio here.
+training step costs tens of microseconds. The analytic side of the game (densities, D*, the
+Jensen–Shannon divergence and its two parts, the best logistic D, expected gradients) is in
+toygan.analytic; this module adds the expected gradient field the phase portrait draws. The
+lecture's scenarios are in toygan.presets, how a browser session plays a game frame by frame
+in toygan.playback. No Gradio here.
 """
 
 from __future__ import annotations
@@ -19,9 +19,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from advdemo.core.errors import MAX_SEED, InputError, choice, finite, whole
+from advdemo.toygan.analytic import (
+    GENERATOR_LOSSES,
+    best_logistic_discriminator,
+    expected_gradients,
+    js_parts,
+    sigmoid,
+    softplus,
+)
 
 OPTIMIZERS = ("sgd", "adam")
-GENERATOR_LOSSES = ("non_saturating", "saturating")
 UPDATE_MODES = ("alternating", "simultaneous")
 
 # Limits of what the game accepts. Learning rates above MAX_LR blow up within a few steps
@@ -39,9 +46,11 @@ BLOW_UP_LIMIT = 1e6
 # About ten seconds on this machine's two cores; a long run at batch 256, k = 1 fits 100,000 steps.
 MAX_RUN_WORK = 250_000_000
 MAX_RUN_STEPS = 100_000
+# What setting D to its optimum costs, in the same units (a few Newton steps on a 2001-point
+# grid, ~0.5 ms: about ten SGD steps at batch 256).
+D_OPTIMAL_WORK = 8_000
 
 NOISE_BLOCK = 1 << 13  # normals per refill (64 kB): a game kept in a session stays small
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class ToyGanConfig:
     g_loss: str = "non_saturating"  # 'non_saturating': -log D(G(z)); 'saturating': log(1-D(G(z)))
     update: str = "alternating"  # 'alternating': D first, G sees the new D; 'simultaneous'
     seed: int = 0  # seeds the noise of the whole run
+    d_optimal: bool = False  # D set to the best logistic D for the current theta every step
     w0: float = 0.0  # the discriminator's starting slope
     b0: float = 0.0  # the discriminator's starting bias
     adam_beta1: float = 0.5  # the usual GAN choice (DCGAN) rather than Adam's 0.9
@@ -80,6 +90,7 @@ SETTING_KEYS = (
     "g_loss",
     "update",
     "seed",
+    "d_optimal",
 )
 
 SETTING_LABELS = {
@@ -94,6 +105,7 @@ SETTING_LABELS = {
     "g_loss": "generator loss",
     "update": "update mode",
     "seed": "seed",
+    "d_optimal": "D trained to optimality each step",
     "w0": "initial w",
     "b0": "initial b",
     "adam_beta1": "Adam beta1",
@@ -137,7 +149,15 @@ def make_config(**settings: object) -> tuple[ToyGanConfig, list[str]]:
         lrs[key] = lr
     k_d = whole(label["k_d"], raw["k_d"], lo=1, hi=MAX_K)
     update = choice(label["update"], raw["update"], UPDATE_MODES)
-    if update == "simultaneous" and k_d != 1:
+    d_optimal = raw["d_optimal"]
+    if d_optimal not in (True, False):  # bools, and 0 / 1 (True == 1)
+        raise InputError(f"{label['d_optimal']} must be true or false, got {d_optimal!r}.")
+    if d_optimal and (k_d != 1 or update != "alternating"):
+        notes.append(
+            "D is set to its optimum for the current θ before every G step, so k and the "
+            "update mode do not apply while that switch is on."
+        )
+    elif update == "simultaneous" and k_d != 1:
         notes.append(
             f"Simultaneous updates take one D step and one G step from the same point, "
             f"so k = {k_d} was used as k = 1."
@@ -153,6 +173,7 @@ def make_config(**settings: object) -> tuple[ToyGanConfig, list[str]]:
         g_loss=choice(label["g_loss"], raw["g_loss"], GENERATOR_LOSSES),
         update=update,
         seed=whole(label["seed"], raw["seed"], lo=0, hi=MAX_SEED),
+        d_optimal=bool(d_optimal),
         w0=finite(label["w0"], raw["w0"], -100.0, 100.0),
         b0=finite(label["b0"], raw["b0"], -100.0, 100.0),
         adam_beta1=finite(label["adam_beta1"], raw["adam_beta1"], 0.0, 0.999),
@@ -166,8 +187,12 @@ def make_config(**settings: object) -> tuple[ToyGanConfig, list[str]]:
 
 
 def run_work(config: ToyGanConfig, steps: int) -> int:
-    """How much a run costs, in sample evaluations: steps × (k + 1) player updates × batch."""
-    return steps * (config.k_d + 1) * max(config.batch, 64)  # small batches cost their overhead
+    """How much a run costs, in sample evaluations: steps × (k + 1) player updates × batch
+    (with D set to its optimum: that, one batch for J(D) and one G update)."""
+    batch = max(config.batch, 64)  # small batches cost their overhead
+    if config.d_optimal:
+        return steps * (D_OPTIMAL_WORK + 2 * batch)
+    return steps * (config.k_d + 1) * batch
 
 
 def check_run_length(config: ToyGanConfig, steps: object) -> int:
@@ -183,16 +208,6 @@ def check_run_length(config: ToyGanConfig, steps: object) -> int:
 
 
 # --- the model and its hand-derived gradients -------------------------------------------------
-
-
-def sigmoid(a: np.ndarray | float) -> np.ndarray | float:
-    """Logistic function, overflow-free for any finite input (tanh form)."""
-    return 0.5 + 0.5 * np.tanh(0.5 * a)
-
-
-def softplus(a: np.ndarray | float) -> np.ndarray | float:
-    """log(1 + e^a) without overflow; -log sigmoid(a) = softplus(-a)."""
-    return np.logaddexp(0.0, a)
 
 
 def discriminator(x: np.ndarray, w: float, b: float) -> np.ndarray:
@@ -379,6 +394,8 @@ class ToyGanTrainer:
             return False
         c = self.config
         batch = c.batch
+        if c.d_optimal:
+            return self._step_against_optimal_d()
         if c.update == "alternating":
             for _ in range(c.k_d):
                 noise = self._standard_normals(2 * batch)
@@ -418,6 +435,30 @@ class ToyGanTrainer:
         self.history.append((self.theta, self.w, self.b, d_loss, g_loss, c.mu, c.sigma))
         return True
 
+    def _step_against_optimal_d(self) -> bool:
+        """D jumps to the best logistic D for the current theta (DS542's Proposition 2 lets
+        D reach its optimum at every step), then G takes one step against it."""
+        c = self.config
+        noise = self._standard_normals(2 * c.batch)  # a batch only for J(D)'s read-out
+        x_real = c.mu + c.sigma * noise[: c.batch]
+        x_fake = self.theta + noise[c.batch :]
+        new_wb = best_logistic_discriminator(c.mu, c.sigma, self.theta, start=(self.w, self.b))
+        if not self._check("D", new_wb):
+            return False
+        self.w, self.b = new_wb
+        d_loss, _, _ = discriminator_loss_and_grads(self.w, self.b, x_real, x_fake)
+        z = self._standard_normals(c.batch)
+        g_loss, grad_theta = generator_loss_and_grad(self.theta, self.w, self.b, z, c.g_loss)
+        (new_theta,) = self._update((self.theta,), (grad_theta,), c.lr_g, self._adam_g)
+        if not self._check("G", (new_theta,)):
+            return False
+        self.theta = new_theta
+        self.last_generated = z + new_theta
+        self.d_loss, self.g_loss = d_loss, g_loss
+        self.steps_done += 1
+        self.history.append((self.theta, self.w, self.b, d_loss, g_loss, c.mu, c.sigma))
+        return True
+
     def run(self, n: int) -> int:
         """Play up to n rounds; stop early if the run diverges. Returns the rounds played."""
         done = 0
@@ -435,6 +476,7 @@ class ToyGanTrainer:
     def summary(self) -> dict[str, object]:
         """The run's state in plain numbers (what the API returns)."""
         c = self.config
+        quality, coverage = js_parts(c.mu, c.sigma, self.theta)
         return {
             "step": self.steps_done,
             "theta": self.theta,
@@ -444,97 +486,15 @@ class ToyGanTrainer:
             "sigma": c.sigma,
             "d_loss": None if math.isnan(self.d_loss) else self.d_loss,
             "g_loss": None if math.isnan(self.g_loss) else self.g_loss,
-            "js_divergence": float(js_divergence(c.mu, c.sigma, self.theta)),
+            "js_divergence": float(min(quality + coverage, math.log(2.0))),
+            "js_quality": float(quality),
+            "js_coverage": float(coverage),
             "diverged": self.diverged,
             "config": asdict(c),
         }
 
 
-# --- the analytic side of the game ----------------------------------------------------------
-
-
-def gaussian_pdf(x: np.ndarray, mean: float | np.ndarray, std: float) -> np.ndarray:
-    return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * _SQRT_2PI)
-
-
-def p_data(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
-    """Density of the real data N(mu, sigma²)."""
-    return gaussian_pdf(x, mu, sigma)
-
-
-def p_g(x: np.ndarray, theta: float) -> np.ndarray:
-    """Density of the generated data N(theta, 1)."""
-    return gaussian_pdf(x, theta, 1.0)
-
-
-def log_odds_optimal(x: np.ndarray, mu: float, sigma: float, theta: float) -> np.ndarray:
-    """log(p_data / p_g): the logit of D*. Linear in x when sigma = 1, quadratic otherwise."""
-    return -0.5 * ((x - mu) / sigma) ** 2 - math.log(sigma) + 0.5 * (x - theta) ** 2
-
-
-def d_star(x: np.ndarray, mu: float, sigma: float, theta: float) -> np.ndarray:
-    """The optimal discriminator for the current generator, p_data / (p_data + p_g).
-
-    Computed as sigmoid of the log-odds, which stays exact where both densities underflow.
-    """
-    return sigmoid(log_odds_optimal(x, mu, sigma, theta))
-
-
-def _js_grid(mu: float, sigma: float, theta_lo: float, theta_hi: float) -> np.ndarray:
-    lo = min(mu - 10.0 * sigma, theta_lo - 10.0)
-    hi = max(mu + 10.0 * sigma, theta_hi + 10.0)
-    return np.linspace(lo, hi, 2001)
-
-
-def js_divergence(mu: float, sigma: float, theta: float | np.ndarray) -> np.ndarray:
-    """Jensen–Shannon divergence in nats between N(mu, sigma²) and N(theta, 1).
-
-    A trapezoid integral on a fine grid; vectorised over theta. 0 when the distributions are
-    equal, ln 2 ≈ 0.693 when they do not overlap at all.
-    """
-    thetas = np.atleast_1d(np.asarray(theta, dtype=float))
-    x = _js_grid(mu, sigma, float(thetas.min()), float(thetas.max()))
-    log_p = -0.5 * ((x - mu) / sigma) ** 2 - math.log(sigma * _SQRT_2PI)  # (X,)
-    log_q = -0.5 * (x[None, :] - thetas[:, None]) ** 2 - math.log(_SQRT_2PI)  # (T, X)
-    log_m = np.logaddexp(log_p, log_q) - math.log(2.0)
-    integrand = 0.5 * np.exp(log_p) * (log_p - log_m) + 0.5 * np.exp(log_q) * (log_q - log_m)
-    js = np.trapezoid(integrand, x, axis=1)
-    js = np.clip(js, 0.0, math.log(2.0))
-    return js.reshape(np.shape(theta)) if np.ndim(theta) else js[0]
-
-
-# Gauss–Hermite (probabilists') nodes: E[f(X)], X ~ N(m, s²), is sum(weights · f(m + s·nodes)).
-_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(64)
-_GH_WEIGHTS = _GH_WEIGHTS / _SQRT_2PI
-
-
-def expected_gradients(
-    theta: np.ndarray | float,
-    w: np.ndarray | float,
-    b: np.ndarray | float,
-    mu: float,
-    sigma: float,
-    g_loss: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Population gradients (dJ(G)/dtheta, dJ(D)/dw, dJ(D)/db), broadcasting over the inputs.
-
-    The same formulas as the mini-batch versions with the batch means replaced by
-    expectations over the real and generated distributions (64-node Gauss–Hermite rule).
-    """
-    choice("generator loss", g_loss, GENERATOR_LOSSES)
-    theta, w, b = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (theta, w, b)))
-    x_real = mu + sigma * _GH_NODES  # (N,)
-    x_fake = theta[..., None] + _GH_NODES  # (..., N)
-    d_real = sigmoid(w[..., None] * x_real + b[..., None])
-    d_fake = sigmoid(w[..., None] * x_fake + b[..., None])
-    err_real = d_real - 1.0
-    grad_w = (err_real * x_real) @ _GH_WEIGHTS + (d_fake * x_fake) @ _GH_WEIGHTS
-    grad_b = err_real @ _GH_WEIGHTS + d_fake @ _GH_WEIGHTS
-    if g_loss == "non_saturating":
-        grad_theta = -w * ((1.0 - d_fake) @ _GH_WEIGHTS)
-    else:
-        grad_theta = -w * (d_fake @ _GH_WEIGHTS)
-    return grad_theta, grad_w, grad_b
+# --- the expected gradient field (the phase portrait's arrows) --------------------------------
 
 
 def gradient_field(
@@ -550,36 +510,3 @@ def gradient_field(
         theta_grid, w_grid, b, config.mu, config.sigma, config.g_loss
     )
     return -config.lr_g * grad_theta, -config.lr_d * grad_w
-
-
-def best_logistic_discriminator(
-    mu: float, sigma: float, theta: float, iterations: int = 100
-) -> tuple[float, float]:
-    """The (w, b) minimising the expected J(D) for a fixed generator (Newton's method).
-
-    With sigma = 1 this D equals D* exactly: w = mu - theta, b = (theta² - mu²) / 2. With
-    sigma ≠ 1 it is only the closest a straight log-odds line can get to D*'s parabola.
-    The expectations are trapezoid integrals on a fine grid, accurate even for a steep D.
-    """
-    x = _js_grid(mu, sigma, theta, theta)
-    dx = np.gradient(x)
-    weight_real = p_data(x, mu, sigma) * dx
-    weight_fake = p_g(x, theta) * dx
-    features = np.stack([x, np.ones_like(x)])  # (2, X)
-    params = np.zeros(2)
-    for _ in range(iterations):
-        d = sigmoid(params @ features)
-        # J(D) = E_real[-log D] + E_fake[-log(1 - D)]; dJ/da = (D - 1) real, D fake.
-        grad = features @ (weight_real * (d - 1.0) + weight_fake * d)
-        hessian = (features * ((weight_real + weight_fake) * d * (1.0 - d))) @ features.T
-        delta = np.linalg.solve(hessian, grad)
-        params -= delta
-        if np.max(np.abs(delta)) < 1e-13:
-            break
-    return float(params[0]), float(params[1])
-
-
-def equilibrium_losses(g_loss: str) -> tuple[float, float]:
-    """J(D) and J(G) when D(x) = 1/2 everywhere: 2 ln 2, and ln 2 or -ln 2."""
-    ln2 = math.log(2.0)
-    return 2.0 * ln2, (ln2 if g_loss == "non_saturating" else -ln2)

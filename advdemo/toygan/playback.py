@@ -10,6 +10,8 @@ No Gradio here.
 from __future__ import annotations
 
 import math
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +31,9 @@ FRAME_WORK = 3_000_000  # most sample evaluations per frame, so heavy settings s
 RUN_CHUNK_WORK = 2_000_000  # sample evaluations between progress reports of a whole run
 
 READY = "Ready: press ▶ Play"
+FRAMES_PER_SECOND = 10  # what the tab's timer asks for; a busy browser or server gets fewer
+RATE_WINDOW = 10  # frames the measured rate is averaged over
+SLOW_RATE = 0.7 * FRAMES_PER_SECOND  # below this the status says the page cannot keep up
 
 
 def _config(values: Sequence[object]) -> tuple[ToyGanConfig, list[str]]:
@@ -57,6 +62,8 @@ class PlaybackSession:
     budget: int
     notes: list[str] = field(default_factory=list)
     playing: bool = False
+    frames: int = 0  # frames played (ticks that ran steps), shown in the status line
+    frame_times: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW + 1))
 
     @classmethod
     def start(
@@ -72,11 +79,27 @@ class PlaybackSession:
         per_step = run_work(self.trainer.config, 1)
         return max(1, min(self.steps_per_frame, FRAME_WORK // per_step))
 
-    def advance(self) -> None:
-        """Play one frame: a few training steps, never past the budget."""
+    def advance(self, now: float | None = None) -> None:
+        """Play one frame: a few training steps, never past the budget. `now`
+        (time.monotonic() by default) is when the frame was asked for: the browser asks for
+        the next one once this one is drawn, so these times give the real frame rate."""
         t = self.trainer
         with t.lock:
             t.run(min(self.steps_this_frame(), max(0, self.budget - t.steps_done)))
+        self.frames += 1
+        self.frame_times.append(time.monotonic() if now is None else now)
+
+    def resume(self) -> None:
+        """Play (again): the rate is measured afresh, a pause is not a slow frame."""
+        self.frame_times.clear()
+        self.playing = True
+
+    def frames_per_second(self) -> float | None:
+        """Frames per second over the last RATE_WINDOW frames (None before three)."""
+        if len(self.frame_times) < 3:
+            return None
+        span = self.frame_times[-1] - self.frame_times[0]
+        return (len(self.frame_times) - 1) / span if span > 0 else None
 
     def step_once(self) -> str:
         """Play exactly one round (k D steps and one G step); returns the headline."""
@@ -111,6 +134,16 @@ class PlaybackSession:
             f"J(D) = {_fmt(t.d_loss)}, J(G) = {_fmt(t.g_loss)} · "
             f"JS = {summary['js_divergence']:.4f} nats"
         ]
+        rate = self.frames_per_second() if self.playing else None
+        frames = f"frame {self.frames:,}"
+        if rate is not None:
+            frames += f" · {rate:.1f} frames/s measured (asked: {FRAMES_PER_SECOND})"
+        lines[0] += f" · {frames}"
+        if rate is not None and rate < SLOW_RATE:
+            lines.append(
+                f"This page gets {rate:.1f} frames a second, not {FRAMES_PER_SECOND}: the server "
+                "or the browser is busy. Raise “steps per frame” to train faster per frame."
+            )
         capped = self.steps_this_frame()
         if capped < self.steps_per_frame:
             lines.append(

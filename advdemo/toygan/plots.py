@@ -16,15 +16,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from advdemo.toygan.game import (
-    ToyGanTrainer,
-    d_star,
-    equilibrium_losses,
-    gradient_field,
-    js_divergence,
-    p_data,
-    p_g,
-)
+from advdemo.toygan.analytic import d_star, equilibrium_losses, js_parts, p_data, p_g
+from advdemo.toygan.game import ToyGanTrainer, gradient_field
 
 # Colours follow the GAN paper's figure 1 (data black dotted, generator green, D blue dashed).
 REAL = "#222222"
@@ -251,23 +244,25 @@ def _binned_mean(values: np.ndarray, max_points: int = MAX_LINE_POINTS):
 
 
 @functools.lru_cache(maxsize=32)
-def _js_table(sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """JS between N(0, sigma²) and N(d, 1) tabulated over the offset d (it depends on no more)."""
+def _js_table(sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """JS's quality and coverage parts between N(0, sigma²) and N(d, 1), tabulated over the
+    offset d (they depend on no more)."""
     root = np.linspace(-math.sqrt(30.0), math.sqrt(30.0), 301)
     offsets = np.sign(root) * root**2  # dense near 0, where JS changes fastest relative to itself
-    return offsets, js_divergence(0.0, sigma, offsets)
+    return (offsets, *js_parts(0.0, sigma, offsets))
 
 
-def js_history(trainer: ToyGanTrainer, idx: np.ndarray) -> np.ndarray:
-    """JS divergence at the given history rows (interpolated in a per-sigma table)."""
+def js_history(trainer: ToyGanTrainer, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """JS's (quality, coverage) parts at the given history rows (from a per-sigma table)."""
     offsets = trainer.history.column("theta")[idx] - trainer.history.column("mu")[idx]
     sigmas = trainer.history.column("sigma")[idx]
-    out = np.empty(idx.size)
+    quality, coverage = np.empty(idx.size), np.empty(idx.size)
     for sigma in np.unique(sigmas):
         rows = sigmas == sigma
-        table_x, table_js = _js_table(float(sigma))
-        out[rows] = np.interp(offsets[rows], table_x, table_js)
-    return out
+        table_x, table_quality, table_coverage = _js_table(float(sigma))
+        quality[rows] = np.interp(offsets[rows], table_x, table_quality)
+        coverage[rows] = np.interp(offsets[rows], table_x, table_coverage)
+    return quality, coverage
 
 
 def timeline_figure(trainer: ToyGanTrainer, height: int = 340) -> go.Figure:
@@ -330,17 +325,25 @@ def timeline_figure(trainer: ToyGanTrainer, height: int = 340) -> go.Figure:
             "xaxis": "x2",
             "yaxis": "y2",
         },
-        {
-            "type": "scatter",
-            "x": _f32(steps_all[idx]),
-            "y": _f32(js_history(trainer, idx)),
-            "mode": "lines",
-            "line": {"color": OPTIMAL, "width": 2},
-            "name": "JS(p_data, p_g)",
-            "xaxis": "x3",
-            "yaxis": "y3",
-        },
     ]
+    quality, coverage = js_history(trainer, idx)
+    for name, values, line in (
+        ("JS(p_data, p_g) = quality + coverage", quality + coverage, {"width": 2}),
+        ("quality: ½ KL(p_g ‖ m)", quality, {"width": 1.5, "dash": "dash"}),
+        ("coverage: ½ KL(p_data ‖ m)", coverage, {"width": 1.5, "dash": "dot"}),
+    ):
+        data.append(
+            {
+                "type": "scatter",
+                "x": _f32(steps_all[idx]),
+                "y": _f32(values),
+                "mode": "lines",
+                "line": {"color": OPTIMAL, **line},
+                "name": name,
+                "xaxis": "x3",
+                "yaxis": "y3",
+            }
+        )
 
     step_max = max(n - 1, 10)
     theta_all = trainer.history.column("theta")
@@ -381,7 +384,7 @@ def timeline_figure(trainer: ToyGanTrainer, height: int = 340) -> go.Figure:
         guide("", g_eq, f"J(G) → {'' if g_eq > 0 else '−'}ln 2"),
         guide("3", LN2, "ln 2: no overlap"),
     ]
-    titles = [("", "losses"), ("2", "generator θ vs target μ"), ("3", "JS divergence (nats)")]
+    titles = [("", "losses"), ("2", "generator θ vs target μ"), ("3", "JS and its parts (nats)")]
     domains = {"": [0.0, 0.29], "2": [0.355, 0.645], "3": [0.71, 1.0]}
     layout = {
         "height": height,

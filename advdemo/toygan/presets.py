@@ -42,6 +42,7 @@ _BASE = {
     "g_loss": "non_saturating",
     "update": "alternating",
     "seed": 0,
+    "d_optimal": False,
 }
 
 PRESETS: tuple[Preset, ...] = (
@@ -66,8 +67,9 @@ PRESETS: tuple[Preset, ...] = (
         look_for=(
             "D quickly learns to reject the far-away fakes (D(G(z)) ≈ 0), and with "
             "log(1 − D(G(z))) that leaves G almost no gradient: θ creeps for about a thousand "
-            "steps before it finally takes off. Switch to the non-saturating loss while it "
-            "creeps and θ leaves at once."
+            "steps before it finally takes off. The costs plot shows why: the batch sits at "
+            "the left end, where log(1 − D) is flat and −log D is steep. Switch to the "
+            "non-saturating loss while it creeps and θ leaves at once."
         ),
     ),
     _scenario(
@@ -127,6 +129,35 @@ PRESETS: tuple[Preset, ...] = (
             "divergence stays above 0. G cannot change its spread, and a D whose log-odds is a "
             "straight line cannot see a difference in spread. D* (red) can: it dips where G "
             "piles up its samples and rises in the tails, a shape no sigmoid of w·x + b has."
+        ),
+    ),
+    _scenario(
+        "d_optimal",
+        "D optimal every step (Proposition 2)",
+        {**_BASE, "d_optimal": True, "g_loss": "saturating", "lr_g": 0.5},
+        steps=400,
+        steps_per_frame=2,
+        look_for=(
+            "D is set to its best response before every G step, as the convergence proof "
+            "assumes: the blue D(x) is D* for where G stood one step ago, so it trails the red "
+            "D* by one G step. G, using the original log(1 − D(G(z))) cost, then descends the "
+            "JS divergence itself: θ glides to μ without a swing and JS falls smoothly to 0. "
+            "Set the initial θ to −8 and Reset: with no overlap JS is flat at ln 2, and even "
+            "the best D gives G nothing to follow."
+        ),
+    ),
+    _scenario(
+        "narrow_data",
+        "real data narrower than G (σ = 0.5)",
+        {**_BASE, "sigma": 0.5},
+        steps=2000,
+        steps_per_frame=10,
+        look_for=(
+            "G's spread is fixed at 1, twice the data's. θ reaches μ, yet JS stays above 0 "
+            "and its coverage part (dotted) ends above the quality part (dashed): every real "
+            "sample lies in a narrow peak where G is thinner than the data, while only G's "
+            "tails fall where there is no data (its middle sits where the data outweigh it). "
+            "The σ = 2 preset gives the opposite order; with σ = 1 the two parts are equal."
         ),
     ),
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import gradio as gr
 import pytest
@@ -14,7 +13,9 @@ from advdemo.toygan import presets
 from advdemo.toygan.game import SETTING_KEYS
 
 SETTINGS = presets.settings(presets.preset("converges"))
-CONVERGES = tuple(SETTINGS[k] for k in SETTING_KEYS)
+# The toy_gan API's order: the settings, steps, then d_optimal (added later, so it comes last).
+API_KEYS = tuple(k for k in SETTING_KEYS if k != "d_optimal")
+CONVERGES = tuple(SETTINGS[k] for k in API_KEYS)
 
 
 def controls(budget=2000, steps_per_frame=10, **changes):
@@ -144,9 +145,70 @@ def test_api_refuses_bad_settings_with_a_clear_message(client, changes, message)
     from gradio_client.exceptions import AppError
 
     values = {**SETTINGS, "steps": 100, **changes}
-    args = [values[k] for k in SETTING_KEYS] + [values["steps"]]
+    args = [values[k] for k in API_KEYS] + [values["steps"]]
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name="/toy_gan")
+
+
+def test_api_plays_a_game_with_d_optimal_given_last(client):
+    *_, final = client.predict(*CONVERGES, 300, True, api_name="/toy_gan")
+    assert final["config"]["d_optimal"] is True
+    assert final["js_quality"] + final["js_coverage"] == pytest.approx(final["js_divergence"])
+    # σ = 1: the best logistic D is D*, so w = μ − θ at every step (θ before G's move)
+    assert abs(final["theta"] - SETTINGS["mu"]) < 0.2
+
+
+def test_generator_costs_answers_its_defaults(client):
+    """The lecture's saturation, from the API with no argument: the "saturating loss stalls"
+    start after 200 steps, where D rejects the batch and log(1 − D) gives θ almost nothing."""
+    import plotly.io
+
+    figure_json, numbers = client.predict(api_name="/generator_costs")
+    figure = plotly.io.from_json(figure_json)
+    names = [trace.name for trace in figure.data]
+    assert "log(1 − D(G(z))) (G uses this)" in names and "−log D(G(z))" in names
+    assert numbers["step"] == 200 and numbers["batch"] == 256
+    assert numbers["mean_d_of_g_z"] < 0.1
+    assert abs(numbers["saturating_grad_theta"]) * 10 < abs(numbers["non_saturating_grad_theta"])
+
+
+def test_generator_costs_with_zero_steps_and_d_optimal(client):
+    _, numbers = client.predict(steps=0, api_name="/generator_costs")
+    assert numbers["step"] == 0 and numbers["mean_d_of_g_z"] == pytest.approx(0.5)  # w = b = 0
+    _, numbers = client.predict(steps=5, d_optimal=True, api_name="/generator_costs")
+    assert numbers["step"] == 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mu": "two"}, "number"),
+        ({"mu": 1e9}, "mu"),
+        ({"steps": -1}, "number of steps"),
+        ({"steps": 10**9}, "number of steps"),
+        ({"g_loss": "wasserstein"}, "generator loss"),
+        ({"d_optimal": "maybe"}, "true or false"),
+        ({"batch": 0}, "batch"),
+    ],
+)
+def test_generator_costs_refuses_bad_values_with_a_clear_message(client, changes, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        client.predict(**changes, api_name="/generator_costs")
+
+
+def test_every_frame_carries_the_costs_plot_and_the_switch_applies_live():
+    session, *rest, _ = toy_gan.play(None, *controls())
+    costs = rest[-1]
+    assert {t.name for t in costs.data} >= {"current batch", "−log D(G(z)) (G uses this)"}
+    toy_gan.tick(session)
+    toy_gan.pause(session)
+    out = toy_gan.apply_settings(session, *controls(d_optimal=True))
+    assert session.trainer.config.d_optimal and len(out) == toy_gan.FRAME_SIZE
+    toy_gan.one_step(session, *controls(d_optimal=True))
+    c = session.trainer.config
+    assert session.trainer.w == pytest.approx(c.mu - session.trainer.history.column("theta")[-2])
 
 
 # --- the browser ---------------------------------------------------------------------------------
@@ -159,9 +221,48 @@ def _status_numbers(page) -> tuple[int, float]:
     return step, theta
 
 
+def _frame_number(page) -> int:
+    return int(re.search(r"frame ([\d,]+)", page.inner_text("#toy-gan-status")).group(1))
+
+
+def _tick_index(demo) -> int:
+    """The event index (fn_index) of the 1-D GAN's timer ticks in this app."""
+    (index,) = [
+        i for i, f in demo.fns.items() if f.name == "tick" and f.fn.__module__ == toy_gan.__name__
+    ]
+    return index
+
+
+def _count_ticks(page, demo) -> list:
+    """A list that grows by one for every tick the browser sends (POST .../queue/join)."""
+    index, ticks = _tick_index(demo), []
+
+    def seen(request):
+        join = "/gradio_api/queue/join" in request.url and request.method == "POST"
+        if join and json.loads(request.post_data or "{}").get("fn_index") == index:
+            ticks.append(request.url)
+
+    page.on("request", seen)
+    return ticks
+
+
+def _beats(page) -> int:
+    return page.evaluate("window.__beats")
+
+
+def _wait_for(page, condition, what: str, limit_beats: int = 3000) -> None:
+    """Wait (on the page's own 50 ms beats, at most `limit_beats`) until condition()."""
+    start = _beats(page)
+    while not condition():
+        assert _beats(page) - start < limit_beats, f"never happened: {what}"
+        page.wait_for_timeout(25)
+
+
 @pytest.mark.browser
-def test_play_animates_the_game_and_pause_stops_it(page, app_url, artifacts):
+def test_play_animates_the_game_and_pause_stops_it(page, app_url, demo, artifacts):
+    ticks = _count_ticks(page, demo)
     page.goto(app_url)
+    page.evaluate("window.__beats = 0; setInterval(() => window.__beats++, 50)")
     page.get_by_role("tab", name=toy_gan.TITLE).click()
     page.wait_for_selector("#toy-gan-game .js-plotly-plot .gtitle", timeout=60_000)
     assert page.text_content("#toy-gan-game .gtitle").startswith("step 0:")
@@ -178,16 +279,28 @@ def test_play_animates_the_game_and_pause_stops_it(page, app_url, artifacts):
         }""",
         timeout=90_000,
     )
+    # While playing, the page's clock beats B times while 3 more ticks go out: the window
+    # that proves the pause below is twice that, whatever pace this machine has right now.
+    sent, start = len(ticks), _beats(page)
+    _wait_for(page, lambda: len(ticks) >= sent + 3, "3 ticks while playing")
+    window = max(10, 2 * (_beats(page) - start))
+    assert "frames/s measured" in page.inner_text("#toy-gan-status")
+
     page.click("#toy-gan-pause")
     page.wait_for_function(
         "document.querySelector('#toy-gan-status').innerText.includes('Paused')", timeout=30_000
     )
     step, theta = _status_numbers(page)
+    frame = _frame_number(page)
     assert step >= 40 and theta > theta0 + 0.5  # G has walked towards the data at mu = 2
     page.screenshot(path=str(artifacts / "toy_gan_paused.png"), full_page=True)
 
-    time.sleep(1.5)  # paused means paused: no more frames
-    assert _status_numbers(page)[0] == step
+    # Paused means paused: over a window in which playing sent 6 ticks, none is sent and the
+    # frame counter, the step and the figure stay where Pause left them.
+    sent, start = len(ticks), _beats(page)
+    _wait_for(page, lambda: _beats(page) - start >= window, "the window")
+    assert len(ticks) == sent, f"{len(ticks) - sent} tick(s) sent after Pause"
+    assert (_frame_number(page), _status_numbers(page)[0]) == (frame, step)
     title = page.text_content("#toy-gan-game .gtitle")
     assert title.startswith(f"step {step:,}:")
 

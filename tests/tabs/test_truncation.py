@@ -34,6 +34,16 @@ def test_truncation_api(client, variant, psi, tau, sweep_values, said):
         assert g.size == (2 * 128, 2 * 128)
 
 
+def test_truncation_gif_api(client):
+    from gradio_client.exceptions import AppError
+
+    path = client.predict(seed=3, variant="resample", api_name="/truncation_gif")
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 2 * len(ft.GIF_TAU) - 2
+    with pytest.raises(AppError, match="Variant"):
+        client.predict(seed=3, variant="blur", api_name="/truncation_gif")
+
+
 @pytest.mark.browser
 def test_truncation_tab_in_a_browser(page, app_url, artifacts):
     page.goto(app_url)
@@ -71,6 +81,10 @@ def test_truncation_tab_in_a_browser(page, app_url, artifacts):
     page.wait_for_function(
         "() => document.querySelector('#truncation-summary').innerText.includes('ψ = 0.7')"
     )
+    # the sweep as a GIF: one click, then it plays on the page and can be downloaded
+    page.get_by_text("The sweep as an animated GIF, to download").click()
+    page.click("#truncation-gif-button")
+    page.wait_for_selector("#truncation-gif img[src*='.gif']", timeout=60_000)
     page.screenshot(path=str(artifacts / "truncation.png"), full_page=True)
 
 

@@ -9,19 +9,21 @@ import pytest
 
 from advdemo.core.errors import InputError
 from advdemo.toygan import presets
+from advdemo.toygan.analytic import (
+    best_logistic_discriminator,
+    d_star,
+    expected_gradients,
+    js_divergence,
+    p_data,
+    p_g,
+)
 from advdemo.toygan.game import (
     BLOW_UP_LIMIT,
     ToyGanTrainer,
-    best_logistic_discriminator,
-    d_star,
     discriminator_loss_and_grads,
-    expected_gradients,
     generator_loss_and_grad,
     gradient_field,
-    js_divergence,
     make_config,
-    p_data,
-    p_g,
 )
 
 LN2 = math.log(2.0)
@@ -133,6 +135,8 @@ def test_presets_keep_their_labels_and_an_unknown_one_is_refused_clearly():
         ("d_weak", "D too weak"),
         ("oscillates", "oscillates (simultaneous updates)"),
         ("wide_data", "real data wider than G (σ = 2)"),
+        ("d_optimal", "D optimal every step (Proposition 2)"),
+        ("narrow_data", "real data narrower than G (σ = 0.5)"),
     ]
     assert presets.DEFAULT_PRESET == "converges"
     with pytest.raises(InputError, match="preset must be one of"):

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from advdemo.toygan import presets
-from advdemo.toygan.game import d_star, p_g
+from advdemo.toygan.analytic import d_star, p_g
 from advdemo.toygan.plots import (
     MAX_LINE_POINTS,
     TRAIL_STEPS,

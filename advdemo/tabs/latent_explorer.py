@@ -38,6 +38,8 @@ CSS = """
 .advdemo-readout-norm { margin-top: 6px; color: #4b5563; }
 #latent-face img { image-rendering: pixelated; }
 .advdemo-caption { font-size: 13px; color: #4b5563; }
+body.lecture-mode .advdemo-readout { font-size: 22px !important; }
+body.lecture-mode .advdemo-caption { font-size: 19px !important; }
 """ + redrawing_css(("latent-lerp", "latent-slerp", "latent-norms", "latent-gif"))
 
 

@@ -257,8 +257,11 @@ def invert_upload(store: ModelStore, upload, steps, progress=gr.Progress()):
         progress((snap.step, steps), desc=f"step {snap.step}/{steps}, PSNR {snap.psnr:.1f} dB")
         code = [round(v, 5) for v in snap.code.tolist()]
         message = inv.message(snap, hint)
-        if snap.done and snap.psnr < inv.ROUGH_PSNR:
-            gr.Warning(f"Poor reconstruction (PSNR {snap.psnr:.1f} dB): is it a face?")
+        if snap.done and (snap.psnr < inv.ROUGH_PSNR or snap.detail < inv.FACE_DETAIL):
+            gr.Warning(
+                f"Poor reconstruction (PSNR {snap.psnr:.1f} dB, {max(snap.detail, 0):.0%} of "
+                "the detail): is it a face?"
+            )
         yield inv.comparison(target, snap.reconstruction), message, code
 
 

@@ -18,6 +18,7 @@ from advdemo import ui
 from advdemo.core import images
 from advdemo.core.errors import MAX_SEED, InputError, ModelUnavailable, choice, whole
 from advdemo.faces import arithmetic as ar
+from advdemo.faces import attributes as fa
 from advdemo.faces import inversion as inv
 from advdemo.models.runtime import single_thread
 from advdemo.models.store import ModelStore
@@ -209,16 +210,25 @@ def compute(
     )
     with single_thread():  # 25 small faces: see _slot_view
         pics = ar.render(arith, generator.generate)
+        shift = ar.attribute_shift(generator, arith, _directions(store))
     names = ar.slot_names(name_a, name_b, name_c, MAX_NAME)
-    return pics.averaged, pics.grid, pics.singles, ar.summary_markdown(arith, names)
+    return pics.averaged, pics.grid, pics.singles, ar.summary_markdown(arith, names, shift)
+
+
+def _directions(store: ModelStore):
+    """The labelled attribute directions (K, nz), computed once per store."""
+    return store.derived(
+        ("arithmetic-directions",), lambda: fa.attribute_directions(store.face_generator())
+    )
 
 
 def compute_if_ready(
     store: ModelStore, a, b, c, noise_scale, noise_seed, normalise, name_a, name_b, name_c
 ):
-    """Live refresh after a click: only once every slot holds a face, silently otherwise."""
+    """Live refresh after a click or a cleared slot: the result once every slot holds a face;
+    otherwise no result at all (never the one of slots that have changed since)."""
     if not (a and b and c):
-        return [gr.skip()] * 4
+        return None, None, None, ar.EMPTY_SLOTS
     return compute(store, a, b, c, noise_scale, noise_seed, normalise, name_a, name_b, name_c)
 
 
@@ -349,7 +359,7 @@ def build(store: ModelStore) -> None:
             outs,
             api_name=f"arithmetic_clear_{slot.lower()}",
             **private,
-        )
+        ).success(api_name=f"arithmetic_refresh_after_clear_{slot.lower()}", **refresh)
     gr.on(
         [n.change for n in names],
         ui.friendly(rename),
@@ -368,7 +378,8 @@ def build(store: ModelStore) -> None:
     )
     noise_scale, noise_seed, normalise = settings
     gr.on(
-        [noise_scale.release, noise_seed.submit, normalise.input],
+        # .change, not .release: a value typed into the slider's box (then Enter) fires only it
+        [noise_scale.change, noise_seed.submit, normalise.input],
         api_name="arithmetic_settings",
         **refresh,
     )

@@ -73,9 +73,10 @@ around the result (exact result in the centre): if the attribute survives in all
 arithmetic found a region of code space, not one lucky point.
 
 **Try this:** click the glasses preset, then the one with 8 exemplars, and compare how far
-A − B goes along the labelled glasses direction with its chance spread under the result. Clear
-slot A and pick a single face into it: what happens to the result? Raise the noise to 0.6: where do the glasses go? Tick
-*rescale to ‖z‖ = 10* to see how much of the single-pick mess was the norm alone.
+A − B goes along the labelled glasses direction with its chance spread under the result.
+Clear slot A and pick a single face into it: what happens to the result? Raise the noise to
+0.6: where do the glasses go? Tick *rescale to ‖z‖ = 10* to see how much of the single-pick
+mess was the norm alone.
 """
 
 HOW_TO = (

@@ -37,6 +37,7 @@ MAX_NAME = 40
 AVERAGE_SCALE = 3  # a slot's average face is sent at 192 px, nearest-neighbour
 INVERSION_STEPS = 150
 MAX_INVERSION_STEPS = 500
+DIRECTIONS = ("arithmetic-directions",)  # store.derived key: the labelled directions (K, nz)
 ASTRONAUT_FACE_BOX = (150, 25, 290, 165)  # the face in assets/astronaut.jpg (NASA, public domain)
 
 # Gradio's gallery gives every column at least 100 px; ours must fit 8 faces in ~700 px and a
@@ -211,16 +212,10 @@ def compute(
     )
     with single_thread():  # 25 small faces: see _slot_view
         pics = ar.render(arith, generator.generate)
-        shift = ar.attribute_shift(generator, arith, _directions(store))
+        directions = store.derived(DIRECTIONS, lambda: fa.attribute_directions(generator))
+        shift = ar.attribute_shift(generator, arith, directions)
     names = ar.slot_names(name_a, name_b, name_c, MAX_NAME)
     return pics.averaged, pics.grid, pics.singles, ar.summary_markdown(arith, names, shift)
-
-
-def _directions(store: ModelStore):
-    """The labelled attribute directions (K, nz), computed once per store."""
-    return store.derived(
-        ("arithmetic-directions",), lambda: fa.attribute_directions(store.face_generator())
-    )
 
 
 def compute_if_ready(
@@ -269,10 +264,8 @@ def invert_upload(store: ModelStore, upload, steps, progress=gr.Progress()):
         code = [round(v, 5) for v in snap.code.tolist()]
         message = inv.message(snap, hint)
         if snap.done and (snap.psnr < inv.ROUGH_PSNR or snap.detail < inv.FACE_DETAIL):
-            gr.Warning(
-                f"Poor reconstruction (PSNR {snap.psnr:.1f} dB, {max(snap.detail, 0):.0%} of "
-                "the detail): is it a face?"
-            )
+            detail = f"{max(snap.detail, 0):.0%} of the detail"
+            gr.Warning(f"Poor reconstruction (PSNR {snap.psnr:.1f} dB, {detail}): is it a face?")
         yield inv.comparison(target, snap.reconstruction), message, code
 
 

@@ -26,6 +26,7 @@ import gradio as gr
 LECTURE_MIN_PX = 18  # the smallest text anywhere on the page in lecture mode
 PLOT_SCALE = 1.5  # plotly font sizes in lecture mode, relative to the figure's own (at least
 # LECTURE_MIN_PX)
+PLOT_HEIGHT_SCALE = 1.25  # and their height and top margin, so titles still fit
 PHONE_MAX_PX = 640  # narrower screens get the phone layout and folded explanations
 FOLD_MIN_CHARS = 400  # an explanation folds only if it hides at least this much text...
 FOLD_MIN_PARTS = 2  # ...or at least this many paragraphs, lists or formulas
@@ -106,7 +107,8 @@ body.advdemo-compact .block.{EXPLANATION_CLASS}.advdemo-foldable .advdemo-fold-b
 # Runs once when the page loads. window.advdemoPage.toggle() is what the toggle's click runs.
 JS = f"""
 () => {{
-  const SCALE = {PLOT_SCALE}, MIN = {LECTURE_MIN_PX}, PHONE = {PHONE_MAX_PX};
+  const SCALE = {PLOT_SCALE}, HEIGHT = {PLOT_HEIGHT_SCALE}, MIN = {LECTURE_MIN_PX};
+  const PHONE = {PHONE_MAX_PX};
   const FOLD_CHARS = {FOLD_MIN_CHARS}, FOLD_PARTS = {FOLD_MIN_PARTS};
   const body = document.body;
   const phone = window.matchMedia(`(max-width: ${{PHONE}}px)`);
@@ -144,6 +146,17 @@ JS = f"""
       const update = {{}};
       for (const [path, size] of Object.entries(sizes)) {{
         update[path] = Math.max(MIN, Math.round(size * SCALE));
+      }}
+      // room for the larger text: an axis title needs the height, a title the top margin
+      // (where Gradio's own label of the plot also sits)
+      if (gd._fullLayout.height) {{
+        sizes.height = gd._fullLayout.height;
+        update.height = Math.round(gd._fullLayout.height * HEIGHT);
+      }}
+      const top = gd._fullLayout.margin && gd._fullLayout.margin.t;
+      if (top) {{
+        sizes["margin.t"] = top;
+        update["margin.t"] = Math.round(top * HEIGHT);
       }}
       for (const key of Object.keys(gd._fullLayout)) {{
         if (/^[xy]axis\\d*$/.test(key)) update[`${{key}}.automargin`] = true;

@@ -34,7 +34,10 @@ SMALL_TEXT = """(min) => {
   const out = [], walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode, el = node.parentElement;
-    if (!node.textContent.trim() || !el || el.closest("script, style, .katex-mathml")) continue;
+    // .sr-only: a 1-pixel clipped box for screen readers (Gradio's status announcements)
+    if (!node.textContent.trim() || !el || el.closest("script, style, .katex-mathml, .sr-only")) {
+      continue;
+    }
     if (!shown(el)) continue;
     const size = parseFloat(getComputedStyle(el).fontSize);
     if (size < min) out.push([size, `${el.tagName} ${node.textContent.trim().slice(0, 40)}`]);

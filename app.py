@@ -19,7 +19,7 @@ from advdemo.core import images
 from advdemo.models import checkpoints, registry
 from advdemo.models.store import ModelStore
 from advdemo.tabs import TABS
-from advdemo.ui import serving
+from advdemo.ui import page, serving
 
 MAX_UPLOAD_MB = 10
 MAX_FILE_SIZE = f"{MAX_UPLOAD_MB}mb"  # per uploaded file; other request bodies: see below
@@ -44,28 +44,7 @@ explanation and a *try this* line; every figure of the lecture is one or two cli
 
 BASE_CSS = """
 .advdemo-pixelated img { image-rendering: pixelated; }
-#advdemo-header { align-items: center; }
-#lecture-toggle { max-width: 15em; }
-/* Lecture mode: large type and nothing but the demo, for a projector at the back of a hall. */
-body.lecture-mode .gradio-container {
-  --text-xs: 14px; --text-sm: 17px; --text-md: 21px; --text-lg: 25px; --text-xl: 30px;
-  --text-xxl: 38px; --block-label-text-size: 18px; --block-title-text-size: 20px;
-  --prose-text-size: 21px; --button-large-text-size: 22px; --button-small-text-size: 18px;
-  max-width: 100% !important;
-}
-body.lecture-mode .lecture-hide, body.lecture-mode footer { display: none !important; }
 """
-
-# Runs once when the page loads: ?lecture=1 in the address turns lecture mode on.
-PAGE_JS = """
-() => {
-  if (new URLSearchParams(window.location.search).get("lecture") === "1") {
-    document.body.classList.add("lecture-mode");
-  }
-}
-"""
-
-TOGGLE_LECTURE_JS = "() => { document.body.classList.toggle('lecture-mode'); }"
 
 
 def models_markdown() -> str:
@@ -96,9 +75,9 @@ def build_demo(store: ModelStore) -> gr.Blocks:
     ) as demo:
         with gr.Row(elem_id="advdemo-header"):
             gr.Markdown(HEADER, elem_classes="lecture-hide")
-            lecture = gr.Button("Lecture mode: large text", elem_id="lecture-toggle", size="sm")
-        lecture.click(None, js=TOGGLE_LECTURE_JS, api_visibility="private")
-        with gr.Tabs():
+            page.lecture_toggle()
+        # tabs wrap onto more rows on a narrow screen instead of hiding behind a "…" menu
+        with gr.Tabs(overflow_behavior="wrap"):
             for tab in TABS:
                 with gr.Tab(tab.TITLE, id=tab.TAB_ID):
                     tab.build(store)
@@ -112,7 +91,7 @@ def build_demo(store: ModelStore) -> gr.Blocks:
 
 
 def page_css() -> str:
-    return BASE_CSS + "".join(getattr(tab, "CSS", "") for tab in TABS)
+    return BASE_CSS + page.CSS + "".join(getattr(tab, "CSS", "") for tab in TABS)
 
 
 def launch_options() -> dict:
@@ -123,7 +102,7 @@ def launch_options() -> dict:
         "state_session_capacity": MAX_SESSIONS,
         "ssr_mode": False,
         "css": page_css(),
-        "js": PAGE_JS,
+        "js": page.JS,
         "theme": gr.themes.Soft(),
         "app_kwargs": {
             "middleware": [

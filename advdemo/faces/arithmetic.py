@@ -27,6 +27,7 @@ from advdemo.core import errors, pictures
 from advdemo.core.errors import MAX_SEED, InputError
 from advdemo.core.images import to_pil
 from advdemo.core.presets import Preset, by_key
+from advdemo.faces import attributes
 from advdemo.faces.attributes import seed_codes
 from advdemo.faces.latent import typical_norm
 from advdemo.models.wrappers import FaceGenerator
@@ -432,20 +433,64 @@ def render(arith: Arithmetic, generate: Callable[[Tensor], Tensor]) -> Pictures:
 def norms_summary(arith: Arithmetic) -> dict[str, float | list[float]]:
     """Norms that explain the pictures.
 
-    typical: ‖z‖ of a typical N(0, I) code (≈ √nz); averaged / singles: ‖z‖ of the results;
-    offset: ‖mean A − mean B‖, the "attribute vector"; offset_chance: what that norm would be
-    for two averages of unrelated random codes, √(1/k_A + 1/k_B)·√nz: an offset near it is
-    mostly the exemplars' own quirks, not the attribute.
+    typical: ‖z‖ of a typical N(0, I) code (≈ √nz); averaged / singles: ‖z‖ of the results as
+    decoded; raw_averaged / raw_singles: the same before any rescaling to √nz.
     """
     nz = arith.result.shape[-1]
-    k_a, k_b = arith.picks[0].shape[0], arith.picks[1].shape[0]
+    k = arith.singles.shape[0]
+    raw_result = combine(arith.means[0], arith.means[1], arith.means[2])
+    raw_singles = combine(arith.picks[0][:k], arith.picks[1][:k], arith.picks[2][:k])
     return {
         "typical": typical_norm(nz),
         "averaged": float(arith.result.norm()),
         "singles": [float(v) for v in arith.singles.norm(dim=-1)],
-        "offset": float((arith.means[0] - arith.means[1]).norm()),
-        "offset_chance": math.sqrt(1 / k_a + 1 / k_b) * typical_norm(nz),
+        "raw_averaged": float(raw_result.norm()),
+        "raw_singles": [float(v) for v in raw_singles.norm(dim=-1)],
     }
+
+
+SIGNIFICANT = 2.0  # |projection| / chance above which A − B is said to carry an attribute
+
+
+@dataclass(frozen=True)
+class AttributeShift:
+    """What A − B does to the labelled attribute it follows most.
+
+    A norm such as ‖mean A − mean B‖ is dominated by the 99 directions that are not the
+    attribute, and equals its chance level for the glasses preset even though the glasses
+    transfer cleanly. The projection on the labelled direction measures the attribute itself.
+    """
+
+    attribute: str  # a name in attributes.ATTRIBUTES
+    projection: float  # (mean A − mean B) · u, u the attribute's unit direction
+    chance: float  # its standard deviation for averages of unrelated codes: √(1/k_A + 1/k_B)
+    before: float  # P(attribute) of C's average face, by the attribute's read-out probe
+    after: float  # P(attribute) of the result's face
+
+    @property
+    def ratio(self) -> float:
+        return self.projection / self.chance
+
+
+def attribute_shift(
+    generator: FaceGenerator, arith: Arithmetic, directions: Tensor
+) -> AttributeShift:
+    """The labelled attribute A − B moves along most, measured against chance, and the read-out
+    of that attribute on C's average and on the result.
+
+    directions: (K, nz) unit vectors in attributes.ATTRIBUTES order
+    (attributes.attribute_directions). For unrelated codes, mean A − mean B ~ N(0, (1/k_A +
+    1/k_B) I), so its projection on any unit vector has that standard deviation.
+    """
+    offset = arith.means[0] - arith.means[1]
+    k_a, k_b = arith.picks[0].shape[0], arith.picks[1].shape[0]
+    chance = math.sqrt(1 / k_a + 1 / k_b)
+    projections = directions.to(offset) @ offset
+    best = int(projections.abs().argmax())
+    name = attributes.ATTRIBUTES[best]
+    codes = torch.stack([arith.means[2], arith.result])
+    before, after = attributes.attribute_score(generator, codes, name).tolist()
+    return AttributeShift(name, float(projections[best]), chance, before, after)
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
@@ -458,21 +503,52 @@ def literal(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def summary_markdown(arith: Arithmetic, names: Sequence[str]) -> str:
-    """What the result's numbers say, in Markdown; `names` label the slots A, B, C (typed by
-    users: shown as text, never as markup)."""
-    names = [literal(n) for n in names]
+def _norms_line(arith: Arithmetic) -> str:
     norms = norms_summary(arith)
-    k = [p.shape[0] for p in arith.picks]
     singles = ", ".join(f"{v:.1f}" for v in norms["singles"])
-    scaled = " (rescaled to 10)" if arith.normalised else ""
+    if not arith.normalised:
+        return (
+            f"- ‖z‖ of the result: **{norms['averaged']:.1f}**; of the single-pick results: "
+            f"{singles}; a typical code: {norms['typical']:.0f}."
+        )
+    raw_singles = ", ".join(f"{v:.1f}" for v in norms["raw_singles"])
     return (
-        f"**{names[0]}** − **{names[1]}** + **{names[2]}**, averaged over {k[0]}, {k[1]} and "
-        f"{k[2]} picks.\n\n"
-        f"- ‖z‖ of the result: **{norms['averaged']:.1f}**{scaled}; of the single-pick results: "
-        f"{singles}{scaled}; a typical code: {norms['typical']:.0f}.\n"
-        f"- ‖mean A − mean B‖ = **{norms['offset']:.1f}**; two averages of that many unrelated "
-        f"faces differ by about {norms['offset_chance']:.1f}. The closer these two numbers, "
-        "the more of A − B is the exemplars' own quirks rather than the attribute: more "
-        "exemplars shrink the quirks."
+        f"- ‖z‖ of the result: **{norms['averaged']:.1f}**, rescaled from "
+        f"{norms['raw_averaged']:.1f}; of the single-pick results: {singles}, rescaled from "
+        f"{raw_singles}; a typical code: {norms['typical']:.0f}."
     )
+
+
+def _attribute_line(shift: AttributeShift) -> str:
+    title = attributes.READOUT[shift.attribute]
+    verdict = (
+        f"so A − B carries {title} ({abs(shift.ratio):.1f} × chance)"
+        if abs(shift.ratio) >= SIGNIFICANT
+        else "within chance: A − B follows none of the labelled directions clearly"
+    )
+    return (
+        f"- Along the labelled **{title}** direction, mean A − mean B = "
+        f"**{shift.projection:+.2f}**; for that many unrelated faces it is 0 ± "
+        f"{shift.chance:.2f}, {verdict}. P({title}) by the read-out: C's average "
+        f"{shift.before:.2f} → result **{shift.after:.2f}**."
+    )
+
+
+def summary_markdown(
+    arith: Arithmetic, names: Sequence[str], shift: AttributeShift | None = None
+) -> str:
+    """What the result's numbers say, in Markdown; `names` label the slots A, B, C (typed by
+    users: shown as text, never as markup); `shift` (attribute_shift) adds the attribute."""
+    names = [literal(n) for n in names]
+    k = [p.shape[0] for p in arith.picks]
+    lines = [
+        f"**{names[0]}** − **{names[1]}** + **{names[2]}**, averaged over {k[0]}, {k[1]} and "
+        f"{k[2]} picks.\n",
+        _norms_line(arith),
+    ]
+    if shift is not None:
+        lines.append(_attribute_line(shift))
+    return "\n".join(lines)
+
+
+EMPTY_SLOTS = "Pick at least one face into every slot (A, B and C) to see A − B + C."

@@ -18,6 +18,7 @@ from advdemo import ui
 from advdemo.core import images
 from advdemo.core.errors import MAX_SEED, InputError, ModelUnavailable, choice, whole
 from advdemo.faces import arithmetic as ar
+from advdemo.faces import attributes as fa
 from advdemo.faces import inversion as inv
 from advdemo.models.runtime import single_thread
 from advdemo.models.store import ModelStore
@@ -36,6 +37,7 @@ MAX_NAME = 40
 AVERAGE_SCALE = 3  # a slot's average face is sent at 192 px, nearest-neighbour
 INVERSION_STEPS = 150
 MAX_INVERSION_STEPS = 500
+DIRECTIONS = ("arithmetic-directions",)  # store.derived key: the labelled directions (K, nz)
 ASTRONAUT_FACE_BOX = (150, 25, 290, 165)  # the face in assets/astronaut.jpg (NASA, public domain)
 
 # Gradio's gallery gives every column at least 100 px; ours must fit 8 faces in ~700 px and a
@@ -71,10 +73,11 @@ three bring it back near 10. The $3\times3$ grid adds small noise $z + \sigma\va
 around the result (exact result in the centre): if the attribute survives in all nine, the
 arithmetic found a region of code space, not one lucky point.
 
-**Try this:** click the glasses preset, then the one with 8 exemplars, and compare
-‖mean A − mean B‖ with its chance level under the result. Clear slot A and pick a single face
-into it: what happens to the result? Raise the noise to 0.6: where do the glasses go? Tick
-*rescale to ‖z‖ = 10* to see how much of the single-pick mess was the norm alone.
+**Try this:** click the glasses preset, then the one with 8 exemplars, and compare how far
+A − B goes along the labelled glasses direction with its chance spread under the result.
+Clear slot A and pick a single face into it: what happens to the result? Raise the noise to
+0.6: where do the glasses go? Tick *rescale to ‖z‖ = 10* to see how much of the single-pick
+mess was the norm alone.
 """
 
 HOW_TO = (
@@ -209,16 +212,19 @@ def compute(
     )
     with single_thread():  # 25 small faces: see _slot_view
         pics = ar.render(arith, generator.generate)
+        directions = store.derived(DIRECTIONS, lambda: fa.attribute_directions(generator))
+        shift = ar.attribute_shift(generator, arith, directions)
     names = ar.slot_names(name_a, name_b, name_c, MAX_NAME)
-    return pics.averaged, pics.grid, pics.singles, ar.summary_markdown(arith, names)
+    return pics.averaged, pics.grid, pics.singles, ar.summary_markdown(arith, names, shift)
 
 
 def compute_if_ready(
     store: ModelStore, a, b, c, noise_scale, noise_seed, normalise, name_a, name_b, name_c
 ):
-    """Live refresh after a click: only once every slot holds a face, silently otherwise."""
+    """Live refresh after a click or a cleared slot: the result once every slot holds a face;
+    otherwise no result at all (never the one of slots that have changed since)."""
     if not (a and b and c):
-        return [gr.skip()] * 4
+        return None, None, None, ar.EMPTY_SLOTS
     return compute(store, a, b, c, noise_scale, noise_seed, normalise, name_a, name_b, name_c)
 
 
@@ -257,8 +263,9 @@ def invert_upload(store: ModelStore, upload, steps, progress=gr.Progress()):
         progress((snap.step, steps), desc=f"step {snap.step}/{steps}, PSNR {snap.psnr:.1f} dB")
         code = [round(v, 5) for v in snap.code.tolist()]
         message = inv.message(snap, hint)
-        if snap.done and snap.psnr < inv.ROUGH_PSNR:
-            gr.Warning(f"Poor reconstruction (PSNR {snap.psnr:.1f} dB): is it a face?")
+        if snap.done and (snap.psnr < inv.ROUGH_PSNR or snap.detail < inv.FACE_DETAIL):
+            detail = f"{max(snap.detail, 0):.0%} of the detail"
+            gr.Warning(f"Poor reconstruction (PSNR {snap.psnr:.1f} dB, {detail}): is it a face?")
         yield inv.comparison(target, snap.reconstruction), message, code
 
 
@@ -346,7 +353,7 @@ def build(store: ModelStore) -> None:
             outs,
             api_name=f"arithmetic_clear_{slot.lower()}",
             **private,
-        )
+        ).success(api_name=f"arithmetic_refresh_after_clear_{slot.lower()}", **refresh)
     gr.on(
         [n.change for n in names],
         ui.friendly(rename),
@@ -365,7 +372,8 @@ def build(store: ModelStore) -> None:
     )
     noise_scale, noise_seed, normalise = settings
     gr.on(
-        [noise_scale.release, noise_seed.submit, normalise.input],
+        # .change, not .release: a value typed into the slider's box (then Enter) fires only it
+        [noise_scale.change, noise_seed.submit, normalise.input],
         api_name="arithmetic_settings",
         **refresh,
     )

@@ -15,6 +15,7 @@ import gradio as gr
 
 from advdemo import ui
 from advdemo.core.presets import Preset, by_key
+from advdemo.faces import architecture
 from advdemo.faces import attributes as fa
 from advdemo.faces import views as fv
 from advdemo.models.runtime import single_thread
@@ -38,7 +39,20 @@ CSS = """
 .advdemo-readout-norm { margin-top: 6px; color: #4b5563; }
 #latent-face img { image-rendering: pixelated; }
 .advdemo-caption { font-size: 13px; color: #4b5563; }
+body.lecture-mode .advdemo-readout { font-size: 22px !important; }
+body.lecture-mode .advdemo-caption { font-size: 19px !important; }
 """ + redrawing_css(("latent-lerp", "latent-slerp", "latent-norms", "latent-gif"))
+
+
+ARCHITECTURE_MD = """
+The DCGAN recipe (Radford et al.): no pooling and no fully connected layer. The code is read as
+a 100-channel image of 1×1 pixel; each block is a *transposed* convolution (a learned
+upsampling) with a 4×4 kernel, followed by batch norm and ReLU. The first block grows 1×1 to
+4×4; each later one uses stride 2, so height and width double while the channels halve, until
+the last gives 3 colour channels and tanh squeezes them into [−1, 1] (shown as [0, 1]). Shapes
+and parameter counts below are read from the loaded network by running one code through it.
+
+"""
 
 
 def explanation_md() -> str:
@@ -250,6 +264,12 @@ def build(store: ModelStore) -> None:
         )
         run = gr.Button("Interpolate", variant="primary", elem_id="latent-interpolate")
     path_outputs = _interpolation_outputs(first_path)
+    with gr.Accordion(
+        "The architecture: how G turns 100 numbers into 64×64×3 pixels",
+        open=False,
+        elem_id="latent-architecture",
+    ):
+        ui.explanation(ARCHITECTURE_MD + architecture.architecture_markdown(generator))
 
     # ------------------------------------------------------------------ events
     generate_fn = ui.friendly(ui.bind(generate, store))

@@ -14,6 +14,8 @@ from PIL import Image
 from advdemo.core import images
 from advdemo.core.errors import MAX_SEED, InputError
 from advdemo.core.presets import Preset
+from advdemo.ui import page
+from advdemo.ui.errors import user_error
 
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
@@ -21,8 +23,16 @@ LATEX = [
 ]
 
 
-def explanation(markdown: str, **kwargs: Any) -> gr.Markdown:
-    """A Markdown block that renders $inline$ and $$display$$ LaTeX."""
+def explanation(markdown: str, *, fold: bool = True, **kwargs: Any) -> gr.Markdown:
+    """A Markdown block that renders $inline$ and $$display$$ LaTeX.
+
+    With `fold` (the default) the page folds it in lecture mode and on phones to its headings
+    and its paragraph starting "Try this", moved to the top, with a button that opens the rest
+    (see advdemo.ui.page); short notes are never folded."""
+    if fold:
+        classes = kwargs.pop("elem_classes", None) or []
+        classes = [classes] if isinstance(classes, str) else list(classes)
+        kwargs["elem_classes"] = [*classes, page.EXPLANATION_CLASS]
     return gr.Markdown(markdown, latex_delimiters=LATEX, **kwargs)
 
 
@@ -55,7 +65,7 @@ class ImageUpload(gr.Image):
             try:
                 payload.path = str(images.confined(payload.path, upload_roots()))
             except InputError as exc:
-                raise gr.Error(str(exc), title="Cannot do that") from None
+                raise user_error(str(exc)) from None
         try:
             return super().preprocess(payload)
         except gr.Error:

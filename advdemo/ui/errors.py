@@ -25,13 +25,21 @@ UNEXPECTED = (
 )
 
 
+def user_error(message: str, title: str = "Cannot do that") -> gr.Error:
+    """The error a user sees: a message that stays on screen until they close it.
+
+    Gradio's default toast vanishes after 10 s and leaves a bare red "Error" badge on every
+    output, so a student who looked at the picture first never read why (issue #20)."""
+    return gr.Error(message, title=title, duration=None)
+
+
 def _as_gradio_error(exc: BaseException) -> gr.Error:
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, InputError | ModelUnavailable):
-        return gr.Error(str(exc), title="Cannot do that")
+        return user_error(str(exc))
     log.exception("unexpected error in a callback", exc_info=exc)
-    return gr.Error(UNEXPECTED.format(kind=type(exc).__name__), title="Server error")
+    return user_error(UNEXPECTED.format(kind=type(exc).__name__), title="Server error")
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,6 +13,7 @@ import gradio as gr
 from gradio.exceptions import InvalidPathError
 
 from advdemo.core import images
+from advdemo.ui.errors import user_error
 
 log = logging.getLogger("advdemo")
 
@@ -258,16 +259,14 @@ def readable_input_errors(demo: gr.Blocks) -> gr.Blocks:
             problem = "One of the inputs could not be read; check the values."
         if problem is not None:
             log.info("input refused before Gradio read it: %s", problem)
-            raise gr.Error(problem, title="Cannot do that")
+            raise user_error(problem)
         try:
             return await original(block_fn, inputs, state, *args, **kwargs)
         except gr.Error:
             raise
         except Exception as exc:
             log.info("input rejected before the callback: %s: %s", type(exc).__name__, exc)
-            raise gr.Error(
-                _input_error_message(block_fn, inputs, exc), title="Cannot do that"
-            ) from exc
+            raise user_error(_input_error_message(block_fn, inputs, exc)) from exc
 
     demo.preprocess_data = preprocess_data
     return demo

@@ -330,3 +330,30 @@ def test_single_thread_is_per_thread_and_restored(G):
     if G.device.type == "cpu" and runtime._openmp_runtime() is not None:
         assert seen["inside"] == 1
     assert torch.allclose(faces, G.generate(G.sample_z(3, 2)), atol=1e-5)  # same faces
+
+
+def test_attribute_shift_measures_the_attribute_not_the_norm(G):
+    """#20 item 4: with the glasses preset ‖mean A − mean B‖ equals its chance level (8.2 vs
+    8.2) although the glasses transfer; along the labelled glasses direction A − B stands well
+    above chance, more so with 8 exemplars, and the read-out puts glasses on the result."""
+    from advdemo.faces import attributes as fa
+
+    directions = fa.attribute_directions(G)
+    shifts = {}
+    for key in ("glasses", "glasses8"):
+        arith = ar.vector_arithmetic(G, *ar.preset(key)["seeds"])
+        shift = ar.attribute_shift(G, arith, directions)
+        k = arith.picks[0].shape[0]
+        assert shift.attribute == "glasses"
+        assert shift.chance == pytest.approx((2 / k) ** 0.5)
+        assert shift.ratio > ar.SIGNIFICANT
+        assert shift.before < 0.5 < shift.after  # C has none, the result has them
+        shifts[key] = shift
+    assert shifts["glasses8"].ratio > shifts["glasses"].ratio  # more exemplars, less quirk
+    # unrelated codes: within chance
+    rng = torch.Generator().manual_seed(3)
+    a, b, c = (torch.randn(3, G.nz, generator=rng) for _ in range(3))
+    noise = ar.attribute_shift(G, ar.vector_arithmetic(G, a, b, c), directions)
+    assert abs(noise.ratio) < 3
+    text = ar.summary_markdown(ar.vector_arithmetic(G, a, b, c), ("A", "B", "C"), noise)
+    assert "direction" in text and "P(" in text

@@ -104,3 +104,31 @@ def test_comparison_and_messages(G):
     assert inv.verdict(inv.GOOD_PSNR) == "a close match"
     assert inv.verdict(inv.ROUGH_PSNR).startswith("a rough likeness")
     assert inv.verdict(inv.ROUGH_PSNR - 1).startswith("a poor match")
+    assert inv.verdict(inv.GOOD_PSNR, inv.FACE_DETAIL - 0.01).startswith("not a likeness")
+
+
+def test_detail_reproduced_scores():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 64, 64, generator=gen)
+    assert inv.detail_reproduced(x, x) == pytest.approx(1.0)
+    flat = torch.full_like(x, 0.5)  # no detail at all
+    assert inv.detail_reproduced(x, flat) == pytest.approx(0.0, abs=1e-6)
+    assert inv.detail_reproduced(x, 1 - x) < 0  # detail, but the wrong one
+    assert inv.detail_reproduced(flat, x) == 1.0  # nothing to reproduce
+
+
+@pytest.mark.slow
+def test_the_rocket_is_not_rated_above_a_real_face(G):
+    """#20 item 4: the rocket photo inverted to 22.0 dB, "a rough likeness", above the
+    astronaut's real face (18.7 dB); the detail check tells them apart."""
+    from advdemo.core import images
+    from advdemo.tabs.arithmetic import ASTRONAUT_FACE_BOX
+
+    face = images.load_image(images.asset("astronaut.jpg")).crop(ASTRONAUT_FACE_BOX)
+    rocket = images.load_image(images.asset("rocket.jpg"))
+    face_result = inv.invert(G, inv.face_crop(face), steps=150)
+    rocket_result = inv.invert(G, inv.face_crop(rocket), steps=150)
+    assert rocket_result.psnr > face_result.psnr  # why PSNR alone misleads
+    assert face_result.detail >= inv.FACE_DETAIL > rocket_result.detail
+    assert "not a likeness" in inv.message(rocket_result)
+    assert "a rough likeness" in inv.message(face_result)

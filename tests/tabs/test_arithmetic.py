@@ -40,6 +40,9 @@ def test_api_arithmetic_returns_the_pictures_and_norms(client, store):
     assert _image(singles).height > 3 * 128  # three single-pick equations
     assert "averaged over 3, 3 and 3 picks" in summary
     assert "**man with glasses** − **man** + **woman**" in summary
+    # #20: the attribute itself, against chance, and its read-out agree with the pictures
+    assert "labelled **glasses** direction" in summary and "carries glasses" in summary
+    assert "‖mean A − mean B‖" not in summary
     # the centre of the grid is exactly G(mean A − mean B + mean C)
     G = store.face_generator()
     arith = ar.vector_arithmetic(G, *(list(s) for s in GLASSES))
@@ -55,8 +58,7 @@ def test_api_arithmetic_takes_explicit_codes_and_is_deterministic(client, store)
     code = store.face_generator().sample_z(5, 1)[0].tolist()
     first = client.predict([code], [6], [7, 8], 0.5, 3, True, api_name="/arithmetic")
     again = client.predict([5], [6], [7, 8], 0.5, 3, True, api_name="/arithmetic")
-    assert "rescaled to 10" in first[3]
-    assert "**10.0**" in first[3]
+    assert "**10.0**, rescaled from" in first[3]
     a, b = _image(first[1]), _image(again[1])
     assert a.tobytes() == b.tobytes()
 
@@ -146,11 +148,10 @@ def test_pick_faces_compute_and_run_a_preset(page, app_url, artifacts):
     assert _slot_codes(page, "a") == [0, 1, 2]  # gallery face i is seed first + i
     assert _slot_codes(page, "c") == [16, 17, 18]
 
-    # Compute again with more noise: the grid changes, the single-pick column stays
+    # more noise typed into the slider's box, then Enter: the grid redraws by itself (#20)
     singles_src = _src(page, "arith-singles")
     page.locator("#arith-noise input[type=number]").fill("0.6")
     page.locator("#arith-noise input[type=number]").press("Enter")
-    page.locator("#arith-compute").click()
     grid_src = wait_for_new_image(page, "#arith-grid img", grid_src)
     assert _src(page, "arith-singles") != ""
 
@@ -189,8 +190,25 @@ def test_pick_faces_compute_and_run_a_preset(page, app_url, artifacts):
     assert _slot_codes(page, "c") == list(GLASSES[2])
     assert page.locator("#arith-picks-b .thumbnail-item").count() == 3
     assert singles_src and _src(page, "arith-singles") != singles_src
+    page.wait_for_function(  # the attribute itself, not a norm at chance level (#20)
+        "document.querySelector('#arith-summary').innerText.includes('carries glasses')"
+    )
     page.locator("#arith-slot-a").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "arithmetic.png"), full_page=True)
+
+    # rescaling changes the ‖z‖ read-out too, not only the faces (#20)
+    page.locator("#arith-normalise input").check()
+    page.wait_for_function(
+        "document.querySelector('#arith-summary').innerText.includes('rescaled from')"
+    )
+    # a cleared slot takes the old result and its "averaged over" line away (#20)
+    page.locator("#arith-clear-a").click()
+    page.wait_for_function(
+        "t => document.querySelector('#arith-summary').innerText.includes(t)",
+        arg=ar.EMPTY_SLOTS,
+    )
+    assert page.locator("#arith-grid img").count() == 0
+    assert page.locator("#arith-result-eq img").count() == 0
 
 
 def test_a_full_slot_or_an_unknown_slot_is_refused_with_a_message(store):

@@ -76,3 +76,21 @@ def test_bind_fixes_the_store_and_documents_only_the_users_parameters():
     assert list(inspect.signature(wrapped).parameters) == ["seed", "scale"]
     stream = ui.friendly(ui.bind(_stream, "G"))
     assert inspect.isgeneratorfunction(stream) and list(stream(3)) == ["G0", "G1", "G2"]
+
+
+def test_messages_stay_until_closed():
+    """#20: Gradio's toast vanishes after 10 s by default and leaves bare "Error" badges; every
+    message the app raises stays until the user closes it."""
+
+    @ui.friendly
+    def refuse():
+        raise InputError("no")
+
+    @ui.friendly
+    def crash():
+        raise RuntimeError("internal")
+
+    for fn in (refuse, crash):
+        with pytest.raises(gr.Error) as info:
+            fn()
+        assert info.value.duration is None

@@ -68,6 +68,9 @@ class ModelStore:
         self._locks: dict[Any, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._warm_thread: threading.Thread | None = None
+        # Where the endpoints it lists run instead of here (advdemo.serve's Ray backend, set by
+        # app.main), or None: everything runs in this process. See ui.bind.
+        self.remote: Any = None
 
     def __repr__(self) -> str:
         return f"ModelStore(device={self.device}, loaded={sorted(self._models)})"

@@ -81,18 +81,23 @@ class RayBackend:
             else:
                 ray.init(address=address, log_to_driver=False)
         serve.start(proxy_location="Disabled")  # handles only: Gradio is the one front door
-        handles = {}
-        for name in deployments.DEFAULTS:
-            app_name = deployments.APP_PREFIX + name
-            if deploy:
+        names = list(deployments.DEFAULTS)
+        if deploy:  # all three at once: their replicas start side by side
+            targets = []
+            for name in names:
                 args = {"deployment": name, "warm": warm}
                 if replicas and name in replicas:
                     args["replicas"] = replicas[name]
-                handles[name] = serve.run(
-                    deployments.app(args), name=app_name, route_prefix=None, blocking=False
+                app_name = deployments.APP_PREFIX + name
+                targets.append(
+                    serve.RunTarget(deployments.app(args), name=app_name, route_prefix=None)
                 )
-            else:
-                handles[name] = serve.get_deployment_handle(name, app_name=app_name)
+            handles = dict(zip(names, serve.run_many(targets), strict=True))
+        else:
+            handles = {
+                name: serve.get_deployment_handle(name, app_name=deployments.APP_PREFIX + name)
+                for name in names
+            }
         log.info("Ray Serve backend at %s: %s", address, sorted(handles))
         return cls(handles)
 

@@ -119,3 +119,16 @@ def test_importing_the_backend_does_not_import_ray():
     code = "import sys, advdemo.serve.routes, advdemo.serve.deployments, advdemo.serve.remote\n"
     code += "assert 'ray' not in sys.modules, 'ray imported at import time'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_the_app_is_embedded_unless_a_ray_address_is_given(monkeypatch):
+    import app as app_module
+
+    monkeypatch.delenv(remote.ENV_ADDRESS, raising=False)
+    monkeypatch.setattr(remote, "from_environment", lambda: pytest.fail("Ray was asked for"))
+    assert app_module.remote_backend() is None
+    monkeypatch.setenv(remote.ENV_ADDRESS, "  ")
+    assert app_module.remote_backend() is None
+    monkeypatch.setenv(remote.ENV_ADDRESS, "local")
+    monkeypatch.setattr(remote, "from_environment", lambda: "the backend")
+    assert app_module.remote_backend() == "the backend"

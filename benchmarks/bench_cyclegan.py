@@ -106,6 +106,7 @@ def fast_path_rows(store, repeats: int) -> list[Row]:
             cal.VARIANTS[v].name: {"ms": ms[k], "cpu_ms": cpu_ms[k], "max_abs_diff": diffs[k]}
             for k, v in zip(names, cal.VARIANTS, strict=True)
         }
+        record["contention"] = ms["eager"] / max(cpu_ms["eager"], 1e-9)  # as calibration does
         plan = cal.decide(caps, cg.BUILTIN, "translator", record)
         chosen = next(k for k, v in zip(names, cal.VARIANTS, strict=True) if v == plan.variant.name)
         rows.append(Row(f"G {label} {names['eager']}", ms["eager"], "ms"))

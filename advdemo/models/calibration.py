@@ -29,6 +29,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from advdemo.core import images
-from advdemo.models import fastpaths, registry, runtime
+from advdemo.models import checkpoints, fastpaths, registry, runtime
 
 log = logging.getLogger("advdemo.models")
 
@@ -374,13 +375,15 @@ def main(argv: list[str] | None = None) -> int:
                         "the checkpoints)")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    store = ModelStore(device="cpu")
-    path = args.path or store.calibration_path
+    path = args.path or default_path(checkpoints.CHECKPOINT_DIR)
     caps = detect()
     names = registry.names(builtin_only=True)
     if not args.force and load(path, caps) is not None:
         print(f"already calibrated for {caps.describe()} ({path}); --force measures again")
         return 0
+    # a store that reads no earlier figures: every model is measured from its plain form
+    empty = Path(tempfile.gettempdir()) / f"advdemo-no-figures-{os.getpid()}.json"  # not made
+    store = ModelStore(device="cpu", calibration_file=empty)
     load_before = os.getloadavg()[0]
     if load_before > (os.cpu_count() or 1):
         print(f"warning: load average {load_before:.1f} on {os.cpu_count()} cores: figures "

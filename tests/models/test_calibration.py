@@ -223,3 +223,21 @@ def test_the_set_up_step_skips_a_machine_already_calibrated(tmp_path, monkeypatc
     monkeypatch.setattr(cal, "calibrate", lambda *a, **k: pytest.fail("measured again"))
     assert cal.main(["--path", str(path)]) == 0
     assert "already calibrated" in capsys.readouterr().out
+
+
+def test_calibrating_again_measures_the_plain_models_not_the_last_plan(tmp_path, monkeypatch):
+    """--force with figures already there: the store it measures with ignores them (else
+    "eager" would be timed on a model already converted to the old plan's channels_last)."""
+    path = tmp_path / "cal.json"
+    cl_wins = figures(eager_fp32_channels_last=(500, 500, 0.0))
+    cal.save(path, cal.detect(), {"dcgan-faces": cl_wins})
+    seen = []
+
+    def calibrate(store, names, caps, rounds):
+        seen.append(store.plan("dcgan-faces").variant)
+        return {name: figures() for name in names}
+
+    monkeypatch.setattr(cal, "calibrate", calibrate)
+    assert cal.main(["--path", str(path), "--force"]) == 0
+    assert seen == [cal.EAGER]
+    assert cal.load(path, cal.detect())["dcgan-faces"] == figures()

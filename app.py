@@ -123,9 +123,23 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     checkpoints.ensure_builtin()  # fetches what is missing, or exits saying which command to run
     store = ModelStore()  # the one owner of device, weights and caches
+    # With $ADVDEMO_RAY_ADDRESS the heavy endpoints run on Ray Serve (advdemo.serve); the
+    # replicas warm their own models, so the front end warms nothing it would not run.
+    store.remote = remote_backend()
     demo = build_demo(store)
-    store.warm_up_in_background(tab.warm_up for tab in TABS)
+    if store.remote is None:
+        store.warm_up_in_background(tab.warm_up for tab in TABS)
     demo.launch(**launch_options())
+
+
+def remote_backend():
+    """The Ray Serve backend when $ADVDEMO_RAY_ADDRESS is set (Ray then must be installed:
+    requirements-ray.txt), else None. Imported only then: Ray is optional."""
+    if not os.environ.get("ADVDEMO_RAY_ADDRESS", "").strip():
+        return None
+    from advdemo.serve import remote
+
+    return remote.from_environment()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 Each step is skipped when it is already done: the virtual environment (.venv/), the pinned
 requirements (re-installed only when requirements*.txt change), the built-in checkpoints
-(sha256-checked), and, for the tests, Debian's chromium for the browser tests.
+(sha256-checked), for the app the calibration of the fast paths on this CPU (once per CPU and
+torch version: a minute or two), and, for the tests, Debian's chromium for the browser tests.
 Extra arguments after `test` go to pytest (e.g. `python3 bootstrap.py test -k toygan`).
 Standard library only.
 """
@@ -76,6 +77,16 @@ def ensure_checkpoints(python: Path) -> None:
     run([str(python), "-m", "advdemo.models.checkpoints"], cwd=ROOT)
 
 
+def ensure_calibration(python: Path) -> None:
+    """Measure once which fast path (compiled, bf16, channels_last) wins on this CPU; the app
+    reads the figures at start and compiles only what was measured to win. A failure here
+    is not fatal: without figures the app runs every model eager (correct, slower)."""
+    try:
+        run([str(python), "-m", "advdemo.models.calibration"], cwd=ROOT)
+    except subprocess.CalledProcessError as exc:
+        say(f"calibrating the fast paths failed ({exc}); the app will run the models eager")
+
+
 def ensure_chromium() -> None:
     """Debian's chromium for the browser tests (playwright drives it; no browser download)."""
     if CHROMIUM.exists() or shutil.which("chromium"):
@@ -111,6 +122,8 @@ def main(argv: list[str]) -> int:
         "NO_PROXY": "localhost,127.0.0.1",
         "no_proxy": "localhost,127.0.0.1",
     }
+    if kind in ("app", "setup"):
+        ensure_calibration(python)
     if kind == "setup":
         return 0
     if kind == "app":

@@ -16,8 +16,9 @@ ALLOWED = {
     **{s: ("advdemo.core", "advdemo.models", f"advdemo.{s}") for s in SUBJECTS},
     "ui": ("advdemo.core", "advdemo.models.runtime", "advdemo.ui"),
     "tabs": ("advdemo",),
+    "serve": ("advdemo.core", "advdemo.models", "advdemo.faces", "advdemo.tabs", "advdemo.serve"),
 }
-NO_GRADIO = ("core", "models", *SUBJECTS)
+NO_GRADIO = ("core", "models", *SUBJECTS, "serve")
 MAX_MODULE_LINES, MAX_BUILD_LINES, MAX_ENDPOINT_LINES = 600, 150, 60
 
 

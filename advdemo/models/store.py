@@ -3,10 +3,12 @@
 `ModelStore` turns registry names into ready models (on its device, eval mode, parameters
 frozen), each loaded once however many threads ask at the same time, plus the faster
 variants derived from them (BatchNorm folded for attacks, compiled for inference) and
-anything else worth computing once per model (`derived`). Nothing else in the project calls
-torch.load. Creating a store loads nothing; the app creates one in app.main and hands it to
-the tabs, and tests create their own (another device, another checkpoint folder, a fake
-downloader) instead of patching module globals.
+anything else worth computing once per model (`derived`). Which variant serves a model on this
+machine (compiled, bf16, channels_last) is its `plan`: decided from the CPU's capabilities
+and the calibration measured at set-up (advdemo.models.calibration), eager without one.
+Nothing else in the project calls torch.load. Creating a store loads nothing; the app creates
+one in app.main and hands it to the tabs, and tests create their own (another device, another
+checkpoint folder, a fake downloader) instead of patching module globals.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch import Tensor, nn
 
 from advdemo.core.errors import InputError, ModelUnavailable
 from advdemo.core.images import sample_batch
-from advdemo.models import checkpoints, fastpaths, registry
+from advdemo.models import calibration, checkpoints, fastpaths, registry
 from advdemo.models.registry import ModelSpec, Task
 from advdemo.models.runtime import pick_device
 from advdemo.models.wrappers import FaceGenerator, ImageClassifier, Translator
@@ -42,6 +44,8 @@ class ModelStore:
         checkpoint_dir: where the built-in weights are (fetched at set-up) and where online
             ones are downloaded to (its online/ folder).
         download: fetches an online model's file: (url, path, hash_prefix=, progress=).
+        calibration_file: the set-up's measurements of the fast paths (default:
+            $ADVDEMO_CALIBRATION, else calibration.json in `checkpoint_dir`).
     """
 
     def __init__(
@@ -50,16 +54,23 @@ class ModelStore:
         *,
         checkpoint_dir: Path | None = None,
         download: Downloader | None = None,
+        calibration_file: Path | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         log.info("advdemo runs its models on %s", self.device)
         self.checkpoint_dir = Path(checkpoint_dir or checkpoints.CHECKPOINT_DIR)
         self._download_file = download or torch.hub.download_url_to_file
+        self.calibration_path = Path(
+            calibration_file or calibration.default_path(self.checkpoint_dir)
+        )
         self._models: dict[str, nn.Module] = {}
         self._derived: dict[tuple, Any] = {}
         self._locks: dict[Any, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._warm_thread: threading.Thread | None = None
+        # Where the endpoints it lists run instead of here (advdemo.serve's Ray backend, set by
+        # app.main), or None: everything runs in this process. See ui.bind.
+        self.remote: Any = None
 
     def __repr__(self) -> str:
         return f"ModelStore(device={self.device}, loaded={sorted(self._models)})"
@@ -86,9 +97,20 @@ class ModelStore:
         model = spec.wrap(net, spec).eval().to(self.device)
         for p in model.parameters():
             p.requires_grad_(False)  # attacks need gradients w.r.t. the input only
-        if self.device.type != "cpu" and spec.task != "face-generator":
+        if self.plan(name).variant.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
+
+    def plan(self, name: str) -> calibration.Plan:
+        """How model `name` runs here (compiled? bf16? channels_last?), decided once per store
+        from the CPU's capabilities and the set-up's calibration file; eager without one."""
+
+        def decide() -> calibration.Plan:
+            plan = calibration.plan_for(name, self.device, self.calibration_path)
+            log.info("fast path of %s: %s (%s)", name, plan.variant.name, plan.reason)
+            return plan
+
+        return self.derived(("plan", name), decide)
 
     def get(self, name: str, *, progress: bool = False) -> nn.Module:
         """The loaded model `name`, loaded once however many threads ask at the same time."""
@@ -138,8 +160,16 @@ class ModelStore:
         plain = self.classifier(name, progress=progress)
         return self.derived(("gradient", name), lambda: self._fold(name, plain))
 
+    def fast_forward(self, name: str) -> Callable[[Tensor], Tensor] | None:
+        """The compiled forward of model `name` in the precision its plan chose, or None where
+        the plan is eager (not calibrated here, or compiling was measured not to pay): then
+        nothing is compiled at all."""
+        variant = self.plan(name).variant
+        return self.compiled(name, bf16=variant.bf16) if variant.compiled else None
+
     def compiled(self, name: str, *, bf16: bool) -> Callable[[Tensor], Tensor]:
-        """A compiled, frozen forward of model `name` (see fastpaths.compile_forward)."""
+        """A compiled, frozen forward of model `name` (see fastpaths.compile_forward), in the
+        precision asked for (benchmarks and tests; the app asks fast_forward)."""
         model = self.get(name)
         return self.derived(
             ("compiled", name, bf16),

@@ -169,7 +169,7 @@ def _fast_path(store: ModelStore, name: str) -> FastPath:
     """The compiled shapes of generator `name`: one FastPath per store and model."""
     return store.derived(
         ("cyclegan-fast-path", name),
-        lambda: FastPath(store.translator(name), lambda: store.compiled(name, bf16=True), name),
+        lambda: FastPath(store.translator(name), lambda: store.fast_forward(name), name),
     )
 
 

@@ -1,4 +1,5 @@
-"""Turning library errors into messages a user can read, and binding a tab's model store.
+"""Turning library errors into messages a user can read, and binding a tab's model store (and,
+through it, sending an endpoint to a remote backend when the app has one).
 
 Library code raises advdemo.core.errors exceptions and never imports gradio; every callback a
 tab wires goes through `friendly`, so a user sees either that message or a plain sentence
@@ -70,24 +71,44 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _remote(fn: Callable[..., Any], leading: tuple) -> Any:
+    """The backend that runs `fn` instead of this process, or None. A model store may carry
+    one (`store.remote`, set by app.main for Ray Serve, see advdemo.serve): an object with
+    serves(fn), call(fn, args, kwargs) and stream(fn, args, kwargs), which runs `fn` with a
+    store of its own in place of `leading[0]`."""
+    remote = getattr(leading[0], "remote", None) if leading else None
+    return remote if remote is not None and remote.serves(fn) else None
+
+
 def bind(fn: Callable[..., Any], *leading: Any) -> Callable[..., Any]:
     """`fn` with its first parameters fixed to `leading` (a tab binds its model store), as a
     real function: its name, docstring and the signature Gradio documents for the API are
-    `fn`'s without the bound parameters. Works for generators too."""
+    `fn`'s without the bound parameters. Works for generators too.
+
+    Where the store has a remote backend that serves `fn` (Ray Serve), the call goes there,
+    with the other bound values and the caller's arguments; the tab and `fn` are the same
+    either way. `runs_remotely` on the result says which (friendly() keeps the attribute)."""
     signature = inspect.signature(fn)
     rest = list(signature.parameters.values())[len(leading) :]
+    remote = _remote(fn, leading)
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def bound_gen(*args, **kwargs):
-            yield from fn(*leading, *args, **kwargs)
+            if remote is not None:
+                yield from remote.stream(fn, (*leading[1:], *args), kwargs)
+            else:
+                yield from fn(*leading, *args, **kwargs)
 
         bound: Callable[..., Any] = bound_gen
     else:
 
         @functools.wraps(fn)
         def bound(*args, **kwargs):
+            if remote is not None:
+                return remote.call(fn, (*leading[1:], *args), kwargs)
             return fn(*leading, *args, **kwargs)
 
     bound.__signature__ = signature.replace(parameters=rest)  # type: ignore[attr-defined]
+    bound.runs_remotely = remote is not None  # type: ignore[attr-defined]
     return bound

@@ -94,3 +94,52 @@ def test_messages_stay_until_closed():
         with pytest.raises(gr.Error) as info:
             fn()
         assert info.value.duration is None
+
+
+class _FakeRemote:
+    """A backend that serves one function and records what it was asked."""
+
+    def __init__(self, serves):
+        self.served, self.calls = serves, []
+
+    def serves(self, fn):
+        return fn is self.served
+
+    def call(self, fn, args, kwargs):
+        self.calls.append((fn.__name__, args, kwargs))
+        return "remote answer"
+
+    def stream(self, fn, args, kwargs):
+        self.calls.append((fn.__name__, args, kwargs))
+        yield from ("remote 1", "remote 2")
+
+
+class _Store:
+    def __init__(self, remote=None):
+        self.remote = remote
+
+
+def _served(store, slot, value, progress=None):
+    return f"here: {slot} {value}"
+
+
+def _served_stream(store, value):
+    yield f"here: {value}"
+
+
+def test_bind_runs_here_without_a_remote_backend():
+    bound = ui.bind(_served, _Store(), "A")
+    assert bound(3) == "here: A 3" and bound.runs_remotely is False
+    assert list(ui.bind(_served_stream, _Store())(5)) == ["here: 5"]
+
+
+def test_bind_sends_a_served_function_to_the_remote_backend_with_the_other_bound_values():
+    remote = _FakeRemote(_served)
+    bound = ui.friendly(ui.bind(_served, _Store(remote), "A"))
+    assert bound(3, progress="p") == "remote answer" and bound.runs_remotely is True
+    assert remote.calls == [("_served", ("A", 3), {"progress": "p"})]
+    # what the backend does not serve runs here, with the same store
+    assert ui.bind(_served_stream, _Store(remote))(5).__next__() == "here: 5"
+    streaming = _FakeRemote(_served_stream)
+    assert list(ui.bind(_served_stream, _Store(streaming))(5)) == ["remote 1", "remote 2"]
+    assert streaming.calls == [("_served_stream", (5,), {})]

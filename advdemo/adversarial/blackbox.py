@@ -28,17 +28,19 @@ than the target − log p(target). The image is fooled when its margin is below 
 
 Counting: every image handed to `probs_fn` is one query (a batch of 50 is 50 queries),
 including the first look at the clean image; `budget` is per image and never exceeded. Several
-images are attacked together by batching their queries (each keeps its own count and its own
-random draws, so a result does not depend on what else is in the batch); `max_batch` caps the
-images per call and does not change any count or result. Deterministic for a seed. The target
-is only called under torch.no_grad(): nothing here ever asks autograd for anything.
+images are attacked together by batching their queries: each keeps its own count, and image i
+its own random draws (from the seed and i), so its result does not depend on the other images
+in the batch; `max_batch` caps the images per call and changes no count and no result.
+Deterministic for a seed. The target is only called under torch.no_grad(): no gradient is ever
+asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -48,6 +50,7 @@ from torch import Tensor
 from advdemo.adversarial.base import check_eps, check_images, round_in_ball
 from advdemo.core.errors import InputError, choice, whole
 from advdemo.core.errors import seed as check_seed
+from advdemo.models.runtime import single_thread
 
 # images (N, C, H, W) in [0, 1] -> probabilities (N, classes); the ONLY access to the target.
 ProbsFn = Callable[[Tensor], Tensor]
@@ -66,6 +69,7 @@ MAX_BUDGET = 10_000  # queries per image the app accepts
 MAX_BATCH = 64  # images per call to the target, by default
 NES_SAMPLES = 20  # antithetic pairs per gradient estimate: 40 queries
 NES_SIGMA = 1e-3  # probe size of the finite differences, in pixel units
+SMALL_IMAGE = 64 * 64  # values per image up to which the attack runs on one OpenMP thread
 SQUARE_P_INIT = 0.05  # first square covers 5 % of the image (the paper's value for ImageNet)
 _LOG_FLOOR = 1e-45  # probabilities below this count as this (float32's smallest)
 
@@ -153,6 +157,7 @@ class _Oracle:
         max_batch: int,
     ) -> None:
         self.probs_fn, self.x, self.label, self.target = probs_fn, x, label, target
+        self.same_as: list[int] = []  # untargeted: classes that count as the label too
         self.budget, self.max_batch = budget, max_batch
         b = x.shape[0]
         self.queries = torch.zeros(b, dtype=torch.long)
@@ -193,9 +198,13 @@ class _Oracle:
     def margins(self, probs: Tensor, which: Tensor) -> Tensor:
         """The margin of each row of `probs`, row r belonging to image which[r]."""
         logp = probs.clamp_min(_LOG_FLOOR).log()
-        own = self.label[which] if self.target is None else self.target[which]
-        mine = logp.gather(1, own[:, None])[:, 0]
-        others = logp.scatter(1, own[:, None], -math.inf).amax(1)
+        own_class = self.label[which] if self.target is None else self.target[which]
+        own = torch.zeros_like(logp, dtype=torch.bool)
+        own[torch.arange(len(which)), own_class] = True
+        if self.target is None and self.same_as:
+            own[:, self.same_as] = True
+        mine = logp.masked_fill(~own, -math.inf).amax(1)
+        others = logp.masked_fill(own, -math.inf).amax(1)
         return mine - others if self.target is None else others - mine
 
     def probe(self, images: Tensor, which: Tensor) -> Tensor:
@@ -257,6 +266,7 @@ def query_attack(
     seed: int,
     method: str = "square",
     target: Tensor | int | None = None,
+    same_as: Sequence[int] = (),
     progress: Progress | None = None,
     should_stop: StopFn | None = None,
     quantize: bool = False,
@@ -275,6 +285,9 @@ def query_attack(
         seed: seeds every random draw (0..2³²−1); the same seed gives the same result.
         method: a key of METHODS ("square", "simba-dct", "simba-pixel", "nes").
         target: class(es) to move toward instead (targeted); None = untargeted.
+        same_as: untargeted only: classes that count as the label too, e.g. every cat breed
+            (281..285 in ImageNet), so "fooled" means no longer any of them, not tiger cat
+            → Egyptian cat (the cat photo's top two are 38 % and 37 %).
         progress: called as progress((queries spent, budget), text) now and then.
         should_stop: polled once per round; when it returns True the attack ends and returns
             the best images so far (result.stopped is True).
@@ -301,15 +314,21 @@ def query_attack(
     if t is not None and (t == y).any():
         raise InputError("The target class is the true class: pick a different target.")
     oracle = _Oracle(probs_fn, x, y, t, budget, max_batch)
+    if same_as and t is not None:
+        raise InputError("same_as is for untargeted attacks: a targeted one has its target.")
+    oracle.same_as = [_class_index(c, "same_as") for c in same_as]
     report = progress or (lambda done, text: None)
     stop = should_stop or (lambda: False)
     name = METHODS[method]
     report((0, budget), f"{name}: first look at the image")
-    _first_look(oracle, x, y, t)
-    stopped = False
-    if eps > 0 and not oracle.done().all():
-        run = {"square": _square, "nes": _nes}.get(method, _simba)
-        stopped = run(oracle, x, eps, seed, method, quantize, nes_samples, report, stop, name)
+    # Small images (the digits): tiny tensors, where a second OpenMP thread only waits.
+    threads = single_thread() if x[0].numel() <= SMALL_IMAGE else contextlib.nullcontext()
+    with threads:
+        _first_look(oracle, x, y, t)
+        stopped = False
+        if eps > 0 and not oracle.done().all():
+            run = {"square": _square, "nes": _nes}.get(method, _simba)
+            stopped = run(oracle, x, eps, seed, method, quantize, nes_samples, report, stop, name)
     probs = oracle.best_probs.float()
     return QueryAttackResult(
         method=method,
@@ -327,12 +346,21 @@ def query_attack(
     )
 
 
+def _class_index(value: object, name: str) -> int:
+    if isinstance(value, Tensor) and value.numel() == 1:
+        value = value.item()
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{name} must hold class indices, got {value!r}.")
+    return int(value)
+
+
 def _first_look(oracle: _Oracle, x: Tensor, y: Tensor, t: Tensor | None) -> None:
     """Query the clean images (one query each, kept as the start) and check the labels
     against the number of classes the target answers with."""
     probs = oracle._probs(x)
     classes = probs.shape[1]
-    for name, labels in (("label", y), ("target", t)):
+    extra = torch.tensor(oracle.same_as, dtype=torch.long)
+    for name, labels in (("label", y), ("target", t), ("same_as", extra)):
         if labels is not None and ((labels < 0) | (labels >= classes)).any():
             bad = int(labels[(labels < 0) | (labels >= classes)][0])
             raise InputError(f"{name} {bad} is not a class of this model (0..{classes - 1}).")
@@ -409,10 +437,11 @@ def _square(oracle, x, eps, seed, method, quantize, nes_samples, report, stop, n
         spent = int(oracle.queries[active].min())
         share = _square_fraction(SQUARE_P_INIT, spent, oracle.budget)
         side = min(max(round(math.sqrt(share * h * w)), 1), max(h - 1, 1))
-        draws = [(_corner(h, side, g), _corner(w, side, g), _signs((c, 1, 1), g)) for g in gens]
-        top = torch.tensor([d[0] for d in draws]).view(b, 1, 1, 1)[active]
-        left = torch.tensor([d[1] for d in draws]).view(b, 1, 1, 1)[active]
-        signs = torch.stack([d[2] for d in draws]).to(x)[active]
+        # One draw per image and round, from that image's own generator: corner and signs.
+        draws = torch.stack([torch.rand(2 + c, generator=gens[i]) for i in active.tolist()])
+        top = (draws[:, 0] * (h - side + 1)).long().clamp(max=h - side).view(-1, 1, 1, 1)
+        left = (draws[:, 1] * (w - side + 1)).long().clamp(max=w - side).view(-1, 1, 1, 1)
+        signs = torch.where(draws[:, 2:] < 0.5, -1.0, 1.0).view(-1, c, 1, 1).to(x)
         window = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
         current, x0 = oracle.best[active], x[active]
         proposal = _ball(x0 + eps * signs, x0, eps, quantize)
@@ -426,10 +455,6 @@ def _square(oracle, x, eps, seed, method, quantize, nes_samples, report, stop, n
 
 def _signs(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
     return torch.randint(0, 2, shape, generator=gen).float() * 2 - 1
-
-
-def _corner(size: int, side: int, gen: torch.Generator) -> int:
-    return int(torch.randint(0, size - side + 1, (1,), generator=gen))
 
 
 # --------------------------------------------------------------------------- SimBA

@@ -30,6 +30,7 @@ targeted ones.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from advdemo.adversarial.fgsm import fgsm
 from advdemo.adversarial.pgd import pgd
 from advdemo.core.errors import InputError, choice, finite, whole
 from advdemo.core.errors import seed as check_seed
+from advdemo.models.runtime import single_thread
 
 # images (N, C, H, W) in [0, 1] -> the target's predicted classes (N,): all a substitute sees.
 LabelFn = Callable[[Tensor], Tensor]
@@ -56,6 +58,13 @@ TRANSFER_METHODS = ("pgd", "fgsm")
 MAX_ROUNDS = 8
 MAX_QUERIES = 100_000
 MAX_EPOCHS = 200
+SMALL_IMAGE = 64 * 64  # values per image up to which the work runs on one OpenMP thread
+
+
+def _threads(x: Tensor) -> contextlib.AbstractContextManager:
+    """One OpenMP thread for small images (the digits): a second one only waits on tiny
+    tensors while other requests share the cores."""
+    return single_thread() if x[0].numel() <= SMALL_IMAGE else contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,12 @@ class Substitute:
     labels: Tensor
     seconds: float
     stopped: bool
+
+
+def _check_batch(x: object, name: str) -> None:
+    if isinstance(x, Tensor) and x.dim() == 4 and len(x) == 0:
+        raise InputError(f"No {name}: give at least one.")
+    check_images(x)
 
 
 def _ask(query_labels: LabelFn, x: Tensor) -> Tensor:
@@ -174,7 +189,7 @@ def train_substitute(
     Returns a Substitute. Raises InputError for bad values.
     """
     started = time.perf_counter()
-    check_images(seed_images)
+    _check_batch(seed_images, "seed images")
     rounds = whole("rounds", rounds, 1, MAX_ROUNDS)
     lam = finite("λ", lam, 0, 1)
     seed = check_seed("seed", seed)
@@ -189,10 +204,50 @@ def train_substitute(
         )
     report = progress or (lambda done, text: None)
     stop = should_stop or (lambda: False)
+    with _threads(seed_images):
+        return _train(
+            query_labels,
+            seed_images,
+            make_net,
+            rounds,
+            lam,
+            seed,
+            budget,
+            epochs,
+            lr,
+            batch_size,
+            flip_every,
+            report,
+            stop,
+            started,
+        )
+
+
+def _train(
+    query_labels,
+    seed_images,
+    make_net,
+    rounds,
+    lam,
+    seed,
+    budget,
+    epochs,
+    lr,
+    batch_size,
+    flip_every,
+    report,
+    stop,
+    started,
+) -> Substitute:
+    """train_substitute on checked arguments."""
     gen = torch.Generator().manual_seed(seed)
     net = make_net(gen)
     x = seed_images.detach().float().cpu()
     y = _ask(query_labels, x)
+    with torch.no_grad():
+        classes = int(net(x[:1]).shape[-1])
+    if ((y < 0) | (y >= classes)).any():
+        raise TypeError(f"query_labels answered classes outside the substitute's 0..{classes - 1}")
     queries = len(x)
     history: list[SubstituteRound] = []
     stopped = False
@@ -327,7 +382,7 @@ def transfer_rates(
     Returns a TransferReport (rows in the order: substitutes, then the ensemble; each in the
     order of `modes`). Raises InputError for bad values.
     """
-    check_images(images)
+    _check_batch(images, "images")
     eps = check_eps(eps)
     method = choice("method", method, list(TRANSFER_METHODS))
     steps = check_steps(steps)
@@ -346,6 +401,36 @@ def transfer_rates(
     targets = targets.detach().to("cpu", torch.long).reshape(-1)
     if targets.shape != labels.shape or (targets == labels).any():
         raise InputError("Targets must be one class per image, each different from its label.")
+    with _threads(images):
+        return _transfer(
+            target_predict,
+            substitutes,
+            images,
+            labels,
+            targets,
+            eps,
+            modes,
+            method,
+            steps,
+            seed,
+            ensemble,
+        )
+
+
+def _transfer(
+    target_predict,
+    substitutes,
+    images,
+    labels,
+    targets,
+    eps,
+    modes,
+    method,
+    steps,
+    seed,
+    ensemble,
+) -> TransferReport:
+    """transfer_rates on checked arguments."""
     right = _ask(target_predict, images) == labels
     queries = len(images)
     x, y, t = images[right], labels[right], targets[right]

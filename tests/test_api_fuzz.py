@@ -50,6 +50,11 @@ EXPECTED_PUBLIC = {
     "/generate",
     "/interpolate",
     "/truncation",
+    "/defence_train",
+    "/robustness_curve",
+    "/detector",
+    "/blackbox_attack",
+    "/transfer",
 }
 
 CALL_TIMEOUT = 60.0  # seconds: no answer by then counts as a hang

@@ -20,6 +20,7 @@ from advdemo.adversarial.defence_plots import digit_grid
 from advdemo.adversarial.plots import LAYOUT, TITLE
 from advdemo.core import images
 from advdemo.core.errors import choice, seed, whole
+from advdemo.core.presets import Preset, by_key
 from advdemo.models.nets import digits as nets
 from advdemo.models.store import ModelStore
 
@@ -30,6 +31,25 @@ VICTIMS = [
 CAT_CLASSES = (281, 282, 283, 284, 285)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 DEFAULT_EPS_K = {"digits": 51, "efficientnet-lite0": 4}
 SEED_PER_CLASS = 10  # the attacker's own labelled digits for the substitutes
+ATTACK_CONTROLS = ("victim", "method", "eps_k", "budget", "seed")
+TRANSFER_CONTROLS = ("substitutes", "rounds", "eps_k", "seed")
+PRESETS = (
+    Preset(
+        "cat",
+        "the cat, probabilities only (ε = 4/255)",
+        {"victim": "efficientnet-lite0", "method": "square", "eps_k": 4, "budget": 500, "seed": 0},
+    ),
+    Preset(
+        "digits",
+        "ten digits, probabilities only",
+        {"victim": "digits", "method": "square", "eps_k": 51, "budget": 300, "seed": 0},
+    ),
+    Preset(
+        "transfer",
+        "3 substitutes → transfer",
+        {"victim": "digits", "substitutes": 3, "rounds": 4, "eps_k": 51, "seed": 0},
+    ),
+)
 
 EXPLANATION = r"""
 ### Attacks without gradients
@@ -249,6 +269,9 @@ def layout() -> dict[str, gr.components.Component]:
     """The black-box section's controls and outputs."""
     c: dict[str, gr.components.Component] = {}
     gr.Markdown("## Black box: attacks that only ask", elem_id="def-bb-title")
+    with gr.Row(elem_id="def-bb-presets"):
+        for p in PRESETS:
+            c[f"preset-{p.key}"] = gr.Button(p.label, size="sm", elem_id=f"def-bb-preset-{p.key}")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             c["victim"] = gr.Radio(VICTIMS, value="digits", label="target", elem_id="def-victim")
@@ -290,22 +313,36 @@ def victim_changed(victim):
     return gr.update(value=DEFAULT_EPS_K.get(victim, 8))
 
 
+def preset_values(key: str, names: tuple[str, ...]) -> tuple:
+    """The preset's values of `names` (the controls it names; the others keep theirs)."""
+    preset = by_key(PRESETS, key)
+    return tuple(preset.values.get(n, gr.skip()) for n in names)
+
+
 def wire(store: ModelStore, c) -> list:
     """The section's events; returns the ones a Stop button cancels."""
     c["victim"].change(victim_changed, c["victim"], c["eps_k"], **ui.INSTANT)
-    return [
-        c["attack"].click(
-            ui.on_gpu(ui.friendly(ui.bind(blackbox_attack, store))),
-            [c[k] for k in ("victim", "method", "eps_k", "budget", "seed")],
-            [c["summary"], c["plot"], c["picture"]],
-            api_name="blackbox_attack",
-            **ui.HEAVY_LANE,
-        ),
-        c["transfer"].click(
-            ui.on_gpu(ui.friendly(ui.bind(transfer, store))),
-            [c[k] for k in ("substitutes", "rounds", "eps_k", "seed")],
-            [c["summary"], c["transfer_plot"]],
-            api_name="transfer",
-            **ui.HEAVY_LANE,
-        ),
+    run_attack = (
+        ui.on_gpu(ui.friendly(ui.bind(blackbox_attack, store))),
+        [c[k] for k in ATTACK_CONTROLS],
+        [c["summary"], c["plot"], c["picture"]],
+    )
+    run_transfer = (
+        ui.on_gpu(ui.friendly(ui.bind(transfer, store))),
+        [c[k] for k in TRANSFER_CONTROLS],
+        [c["summary"], c["transfer_plot"]],
+    )
+    events = [
+        c["attack"].click(*run_attack, api_name="blackbox_attack", **ui.HEAVY_LANE),
+        c["transfer"].click(*run_transfer, api_name="transfer", **ui.HEAVY_LANE),
     ]
+    names = tuple(dict.fromkeys(ATTACK_CONTROLS + TRANSFER_CONTROLS))
+    setter = ui.friendly(preset_values)
+    for p in PRESETS:
+        follow = run_transfer if p.key == "transfer" else run_attack
+        events.append(
+            c[f"preset-{p.key}"]
+            .click(lambda k=p.key: setter(k, names), None, [c[n] for n in names], **ui.INSTANT)
+            .then(*follow, api_visibility="private", **ui.HEAVY_LANE)
+        )
+    return events

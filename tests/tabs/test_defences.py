@@ -160,18 +160,27 @@ def test_victim_sets_a_budget_that_suits_it():
 # --- the browser ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def trained_presets(store):
+    """The preset's three models trained in the app's store (what the app's warm-up does), so
+    the browser waits for the page, not for minutes of training on a busy machine."""
+    defences.warm_up(store)
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("width", "height", "query", "name"),
     [(1366, 900, "", "laptop"), (1920, 1080, "?lecture=1", "lecture"), (390, 844, "", "phone")],
 )
-def test_the_preset_draws_curve_and_grid(page, app_url, artifacts, width, height, query, name):
+def test_the_preset_draws_curve_and_grid(
+    page, app_url, artifacts, trained_presets, width, height, query, name
+):
     page.set_viewport_size({"width": width, "height": height})
     page.goto(app_url + query)
     page.get_by_role("tab", name=defences.TITLE).click()
     page.click("#def-preset-compare")
-    page.wait_for_selector("#def-curve .js-plotly-plot .gtitle", timeout=300_000)
+    page.wait_for_selector("#def-curve .js-plotly-plot .gtitle", timeout=180_000)
     page.wait_for_function(
         "(() => { const i = document.querySelector('#def-grid img');"
         " return i && i.complete && i.naturalWidth > 0; })()",
@@ -179,3 +188,11 @@ def test_the_preset_draws_curve_and_grid(page, app_url, artifacts, width, height
     )
     assert "PGD-trained" in page.inner_text("#def-summary")
     page.screenshot(path=str(artifacts / f"defences_{name}.png"), full_page=True)
+
+
+def test_black_box_presets_set_what_they_name_and_skip_the_rest():
+    names = ("victim", "eps_k", "substitutes")
+    cat = bb.preset_values("cat", names)
+    assert cat[:2] == ("efficientnet-lite0", 4)
+    assert cat[2] is not None and not isinstance(cat[2], int)  # gr.skip(): left as it is
+    assert bb.preset_values("transfer", names) == ("digits", 51, 3)

@@ -77,7 +77,9 @@ class Trainer:
 
     Iterate `run()`: it yields a one-line status at most every STATUS_EVERY_S seconds (the
     tab shows it; closing the iteration stops the training within one batch); `models` holds
-    the finished ones. `progress(fraction, text)` is called after every batch."""
+    the finished ones. `progress(fraction, text)` is called after every batch. A training that
+    runs past `budget_s` seconds ends there: its model is used (its summary says so) but not
+    cached."""
 
     def __init__(
         self,
@@ -85,9 +87,12 @@ class Trainer:
         wanted: list[TrainSettings],
         cache: RecentModels,
         progress: Callable[[float, str], None] | None = None,
+        budget_s: float | None = None,
     ) -> None:
         self.data, self.wanted, self.cache, self.progress = data, wanted, cache, progress
+        self.budget_s = budget_s
         self.models: list[TrainedModel] = []
+        self._unfinished: dict[TrainSettings, TrainedModel] = {}
 
     def key(self, settings: TrainSettings) -> tuple:
         return (self.data.name, settings)
@@ -96,7 +101,7 @@ class Trainer:
         todo = [s for s in self.wanted if self.cache.get(self.key(s)) is None]
         for i, settings in enumerate(todo):
             label = f"training {settings.title} ({i + 1} of {len(todo)})"
-            run = Training(self.data, settings)
+            run = Training(self.data, settings, budget_s=self.budget_s)
             last = -1.0
             for step in run:
                 text = self._status(label, step)
@@ -107,7 +112,9 @@ class Trainer:
                     yield text
             if run.result.complete:
                 self.cache.put(self.key(settings), run.result)
-        self.models = [self.cache.get(self.key(s)) for s in self.wanted]
+            else:
+                self._unfinished[settings] = run.result
+        self.models = [self.cache.get(self.key(s)) or self._unfinished[s] for s in self.wanted]
 
     @staticmethod
     def _status(label: str, step: TrainProgress) -> str:
@@ -171,9 +178,10 @@ def summary_table(
     ]
     for m, (_, r) in zip(models, curves, strict=True):
         i = min(range(len(r.eps)), key=lambda j: abs(r.eps[j] - eps))
+        cut = f" ({m.stopped})" if m.stopped else ""
         lines.append(
             f"| {m.settings.title} | {m.clean_accuracy:.1%} | {r.fgsm[i]:.1%} | "
-            f"{r.pgd[i]:.1%} | {m.seconds:.1f} s |"
+            f"{r.pgd[i]:.1%} | {m.seconds:.1f} s{cut} |"
         )
     return "\n".join(lines)
 

@@ -89,6 +89,7 @@ w\,L_{\text{det}}(x', \text{clean})]\big)$. The detector only made the search ha
 """
 
 READY = "### Press a preset above, or set the controls and press a button."
+TRAIN_BUDGET_S = 240.0  # per model: a training past this ends there (and says so)
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -111,8 +112,8 @@ def model_cache(store: ModelStore) -> views.RecentModels:
 def _train(store, dataset, wanted, progress):
     """A Trainer for `wanted` on `dataset`, reporting to Gradio's progress bar."""
     data = data_for(store, dataset)
-    bar = views.Trainer(data, wanted, model_cache(store), lambda f, text: progress(f, desc=text))
-    return data, bar
+    report = lambda f, text: progress(f, desc=text)  # noqa: E731
+    return data, views.Trainer(data, wanted, model_cache(store), report, TRAIN_BUDGET_S)
 
 
 def defence_train(

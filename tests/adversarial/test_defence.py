@@ -151,3 +151,11 @@ def test_safetynet_catches_plain_pgd_and_the_adaptive_attack_gets_past_it(preset
     assert adaptive.fooled_both > plain.fooled_both + 0.3
     for x_adv in (x_plain, x_adaptive):
         assert float((x_adv - data.test_x).abs().max()) <= PRESET_EPS + 1e-6
+
+
+def test_a_run_past_its_budget_is_shown_but_not_cached(small):
+    wanted = settings_for(["standard"], "mlp", 51, 1.0, 200, 7, 0)
+    trainer = Trainer(small, wanted, RecentModels(), budget_s=0.1)
+    (model,) = train_now(trainer)
+    assert "time budget" in model.stopped
+    assert trainer.cache.get(trainer.key(wanted[0])) is None

@@ -76,8 +76,10 @@ Each batch then costs a PGD run (here 7 steps), so training takes several times 
 **What to expect.** A defence fitted to one white-box attack tends to overfit to it: the
 FGSM-trained network learns to make the *one-step* gradient useless, so FGSM stops working,
 while PGD, walking in small steps, still finds a way in. The PGD-trained network holds longest,
-and pays with a little clean accuracy. Against a robust model the perturbation has to move the
-ink itself, so it looks like strokes; against the standard one it is scattered noise.
+and pays with a little clean accuracy. In the grid, read the answers rather than the
+perturbations: with only 64 pixels nearly every one of them moves the full ε against every
+model. (On larger digits such as MNIST, Madry et al. saw the perturbations against robust
+networks follow the strokes, while against standard ones they look like noise.)
 
 ### SafetyNet: detect instead of resist
 Train a second network to answer "clean or adversarial?" on clean digits and their PGD versions,

@@ -13,6 +13,8 @@ attack: summary, rates, digits), plus "blackbox_attack" and "transfer" (defences
 
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 
 from advdemo import ui
@@ -22,6 +24,7 @@ from advdemo.adversarial.base import MAX_EPS_K
 from advdemo.adversarial.defence import MAX_EPOCHS, MAX_LAMBDA, MAX_PGD_STEPS, METHODS
 from advdemo.core.errors import InputError, choice, finite
 from advdemo.core.presets import Preset, by_key
+from advdemo.models import runtime
 from advdemo.models.checkpoints import BUILTIN
 from advdemo.models.store import ModelStore
 from advdemo.tabs import defences_blackbox as blackbox
@@ -203,7 +206,10 @@ def apply_preset(key: str):
 
 def warm_up(store: ModelStore) -> None:
     """Load the digits and train the three preset models (a few seconds, in the background),
-    so the lecture's first click on *three defences* only measures them."""
+    so the lecture's first click on *three defences* only measures them. In the app's warm-up
+    thread this runs at background priority (the training must not slow the first users)."""
+    if threading.current_thread() is not threading.main_thread():
+        runtime.lower_thread_priority(runtime.BACKGROUND_NICENESS)
     wanted = views.settings_for(
         METHODS, *(DEFAULTS[k] for k in ("arch", "eps_k", "lam", "epochs", "pgd_steps", "seed"))
     )

@@ -30,7 +30,8 @@ Counting: every image handed to `probs_fn` is one query (a batch of 50 is 50 que
 including the first look at the clean image; `budget` is per image and never exceeded. Several
 images are attacked together by batching their queries: each keeps its own count, and image i
 its own random draws (from the seed and i), so its result does not depend on the other images
-in the batch; `max_batch` caps the images per call and changes no count and no result.
+in the batch; `max_batch` caps the images per call and changes no count (results agree up to
+the float rounding of a batched forward, which on a real convnet can flip a step's decision).
 Deterministic for a seed. The target is only called under torch.no_grad(): no gradient is ever
 asked for.
 """
@@ -287,12 +288,14 @@ def query_attack(
         target: class(es) to move toward instead (targeted); None = untargeted.
         same_as: untargeted only: classes that count as the label too, e.g. every cat breed
             (281..285 in ImageNet), so "fooled" means no longer any of them, not tiger cat
-            → Egyptian cat (the cat photo's top two are 38 % and 37 %).
+            → Egyptian cat (the cat photo's top two are 38 % and 37 %). Measured on Lite0 with
+            Square: away from tiger cat at 4/255 in 2 queries; away from every breed, not
+            within 1,000 queries at 4/255, 68 queries at 16/255.
         progress: called as progress((queries spent, budget), text) now and then.
         should_stop: polled once per round; when it returns True the attack ends and returns
             the best images so far (result.stopped is True).
         quantize: round every queried image to the 8-bit grid inside the ball (use eps = k/255).
-        max_batch: most images per call to probs_fn (counts and results do not depend on it).
+        max_batch: most images per call to probs_fn (no count depends on it).
         nes_samples: antithetic pairs per gradient estimate of "nes" (1..500).
 
     Returns a QueryAttackResult. Raises InputError for a bad eps, budget, seed, method, label,

@@ -321,9 +321,12 @@ def robustness(
 ) -> Robustness:
     """FGSM and PGD accuracy of `model` on `data`'s held-out digits at every ε."""
     x, y = data.test_x, data.test_y
-    return Robustness(
-        model.settings.title,
-        list(eps_values),
-        fgsm_accuracy(model.net, x, y, eps_values),
-        pgd_accuracy(model.net, x, y, eps_values, steps=pgd_steps),
-    )
+    # One OpenMP thread: these are small networks, and on two shared cores a second thread
+    # mostly waits (benchmarks/bench_defences.py: ~10× slower training under load).
+    with single_thread():
+        return Robustness(
+            model.settings.title,
+            list(eps_values),
+            fgsm_accuracy(model.net, x, y, eps_values),
+            pgd_accuracy(model.net, x, y, eps_values, steps=pgd_steps),
+        )

@@ -29,15 +29,18 @@ VICTIMS = [
     ("EfficientNet-Lite0 on the cat photo (the playground's model)", "efficientnet-lite0"),
 ]
 CAT_CLASSES = (281, 282, 283, 284, 285)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
-DEFAULT_EPS_K = {"digits": 51, "efficientnet-lite0": 4}
+# On the cat, "fooled" means no cat breed at all (its top two, tiger cat and Egyptian cat, are
+# 38 % and 37 %): measured by the query attack's author, not within 1,000 queries at 4/255,
+# 68 queries at 16/255.
+DEFAULT_EPS_K = {"digits": 51, "efficientnet-lite0": 16}
 SEED_PER_CLASS = 10  # the attacker's own labelled digits for the substitutes
 ATTACK_CONTROLS = ("victim", "method", "eps_k", "budget", "seed")
 TRANSFER_CONTROLS = ("substitutes", "rounds", "eps_k", "seed")
 PRESETS = (
     Preset(
         "cat",
-        "the cat, probabilities only (ε = 4/255)",
-        {"victim": "efficientnet-lite0", "method": "square", "eps_k": 4, "budget": 500, "seed": 0},
+        "the cat, probabilities only (ε = 16/255)",
+        {"victim": "efficientnet-lite0", "method": "square", "eps_k": 16, "budget": 500, "seed": 0},
     ),
     Preset(
         "digits",

@@ -52,6 +52,11 @@ EXPECTED_PUBLIC = {
     "/interpolate",
     "/truncation",
     "/truncation_gif",
+    "/defence_train",
+    "/robustness_curve",
+    "/detector",
+    "/blackbox_attack",
+    "/transfer",
 }
 
 CALL_TIMEOUT = 60.0  # seconds: no answer by then counts as a hang

@@ -47,6 +47,8 @@ def test_api_examples_run_against_the_app(app_url, store):
     assert namespace["top5"]["label"] != namespace["top5_after"]["label"]
     assert Path(namespace["face"]).is_file()
     assert Path(namespace["translated"]).is_file() and namespace["reconstruction"] is None
+    assert "PGD-trained" in namespace["table"] and "fooled on the cat" in namespace["queries"]
+    assert "untargeted" in namespace["transfer_summary"]
     _check_the_arithmetic_example_shows_glasses(namespace, store)
 
 

@@ -64,6 +64,11 @@ SMALL_INPUTS: dict[str, dict[str, object]] = {
     "/interpolate": {"frames": 6},
     "/truncation": {"grid_size": 9},
     "/truncation_gif": {},
+    "/defence_train": {"epochs": 1, "method": "standard"},
+    "/robustness_curve": {"epochs": 1, "pgd_steps": 1},
+    "/detector": {"epochs": 1},
+    "/blackbox_attack": {"budget": 20, "victim": ("digits", "efficientnet-lite0")},
+    "/transfer": {"substitutes": 1, "rounds": 1},
 }
 SETTINGS = Settings(attack_steps=2, toy_gan_steps=50, inversion_steps=10)
 # What the app's stderr must not contain: a traceback (an unexpected exception in a request,

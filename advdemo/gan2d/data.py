@@ -52,7 +52,7 @@ class Dataset:
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         idx = torch.randint(self.support.shape[0], (n,), generator=generator)
         noise = torch.randn((n, 2), generator=generator, dtype=self.support.dtype)
-        return torch.addcmul(self.support[idx], noise, torch.tensor(self.sigma, dtype=noise.dtype))
+        return self.support[idx].add_(noise, alpha=self.sigma)
 
     def to(self, dtype: torch.dtype) -> Dataset:
         return Dataset(self.name, self.support.to(dtype), self.labels, self.modes, self.sigma)
@@ -177,3 +177,18 @@ def make_dataset(name: str, points: object = None) -> Dataset:
     if name == "points":
         return user_points(points)
     return {"ring": ring, "grid": grid, "moons": moons, "spiral": spiral}[name]()
+
+
+def read_points_file(path: str) -> str:
+    """The text of an uploaded point file (already confined to the upload folders by the
+    caller): at most MAX_TEXT characters of UTF-8; InputError otherwise."""
+    with open(path, "rb") as f:
+        raw = f.read(MAX_TEXT + 1)
+    if len(raw) > MAX_TEXT:
+        raise InputError(f"That file is too large: at most {MAX_TEXT:,} bytes of 'x, y' lines.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("That file is not text: upload a CSV of 'x, y' lines.") from None
+    parse_points(text)  # says what is wrong with it now, not at the next Reset
+    return text

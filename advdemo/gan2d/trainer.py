@@ -47,9 +47,9 @@ class Gan2dConfig:
     dataset: str = "ring"
     points: str = ""  # the user's points as text (dataset 'points' only)
     loss: str = "wgan_gp"
-    g_width: int = 128
+    g_width: int = 64
     g_depth: int = 2
-    d_width: int = 128
+    d_width: int = 64
     d_depth: int = 2
     z_dim: int = 2
     optimizer: str = "adam"
@@ -120,8 +120,6 @@ def make_config(**settings: object) -> Gan2dConfig:
     empty = [LABELS[k] for k, v in settings.items() if v is None or (v == "" and k != "points")]
     if empty:
         raise InputError(f"Please fill in: {', '.join(empty)}.")
-    labels = [(losses.loss_info(k).label, k) for k in losses.KEYS]
-    del labels
     points = raw["points"]
     if not isinstance(points, str):
         raise InputError(f"{LABELS['points']} must be text, got {type(points).__name__}.")

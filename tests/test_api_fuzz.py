@@ -45,6 +45,7 @@ EXPECTED_PUBLIC = {
     "/eps_sweep",
     "/translate",
     "/toy_gan",
+    "/gan2d",
     "/arithmetic",
     "/arithmetic_invert",
     "/generate",

@@ -57,6 +57,7 @@ SMALL_INPUTS: dict[str, dict[str, object]] = {
     "/eps_sweep": {"model_name": CLASSIFIERS},
     "/translate": {"resolution": (128, 256)},
     "/toy_gan": {"steps": 50},
+    "/gan2d": {"steps": 20},
     "/arithmetic": {},
     "/arithmetic_invert": {"steps": 10},
     "/generate": {},

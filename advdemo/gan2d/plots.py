@@ -118,12 +118,14 @@ def _polylines(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def plane_figure(snap: Snapshot, title: str = "", height: int = 460) -> go.Figure:
     """The plane: D's heat map, real and generated samples, G's arrows, the manifold."""
     axis = np.linspace(-EXTENT, EXTENT, HEAT_GRID, dtype=np.float32)
+    finite = np.isfinite(snap.heat)
+    values = np.where(finite, snap.heat, 0.0) if finite.any() else np.zeros_like(snap.heat)
     if snap.probability:
         heat = {"zmin": 0.0, "zmax": 1.0, "colorscale": "RdBu", "reversescale": False}
         bar_title = "D(x)"
     else:
-        spread = float(np.nanmax(np.abs(snap.heat - np.nanmedian(snap.heat)))) or 1.0
-        middle = float(np.nanmedian(snap.heat))
+        middle = float(np.median(values))
+        spread = float(np.abs(values - middle).max()) or 1.0
         heat = {"zmin": middle - spread, "zmax": middle + spread, "colorscale": "RdBu"}
         bar_title = "D(x) score"
     ax, ay = _segments(snap.fake[:ARROWS], snap.fake[:ARROWS] + snap.push)
@@ -133,7 +135,7 @@ def plane_figure(snap: Snapshot, title: str = "", height: int = 460) -> go.Figur
             "type": "heatmap",
             "x": axis,
             "y": axis,
-            "z": np.nan_to_num(snap.heat, nan=0.0, posinf=1e6, neginf=-1e6),
+            "z": values.astype(np.float32),
             "opacity": 0.55,
             "zsmooth": "best",
             "colorbar": {"title": {"text": bar_title}, "thickness": 12, "len": 0.8},

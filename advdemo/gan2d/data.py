@@ -29,6 +29,11 @@ USER_SCALE = 2.0  # the user's points are scaled so that the largest |coordinate
 MAX_POINTS = 2000
 MAX_TEXT = 200_000  # characters of pasted or uploaded text
 MAX_USER_MODES = 12
+# A small example of "your points": a smiling face (eyes and a mouth), in 'x, y' lines.
+EXAMPLE_POINTS = "x, y\n" + "\n".join(
+    f"{x:.2f}, {y:.2f}"
+    for x, y in [(-1, 1), (1, 1)] + [(t, 0.5 * t * t - 1.2) for t in (-1.5, -0.75, 0, 0.75, 1.5)]
+)
 DATASETS = ("ring", "grid", "moons", "spiral", "points")
 DATASET_LABELS = {
     "ring": "ring of 8 Gaussians",

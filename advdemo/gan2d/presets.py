@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from advdemo.core.errors import choice
 from advdemo.core.presets import Preset, by_key
+from advdemo.gan2d.data import EXAMPLE_POINTS
 from advdemo.gan2d.playback import RACE_KEYS
 from advdemo.gan2d.trainer import SETTING_KEYS, Gan2dConfig
 
@@ -18,7 +19,10 @@ RACE_CONTROL_KEYS = ("race", *(f"{k}_b" for k in RACE_KEYS))
 PLAYBACK_KEYS = ("steps_per_frame", "budget")
 CONTROL_KEYS = (*SETTING_KEYS, *RACE_CONTROL_KEYS, *PLAYBACK_KEYS)
 
-_BASE = {k: getattr(Gan2dConfig(), k) for k in SETTING_KEYS} | {"loss": "ns"}
+_BASE = {k: getattr(Gan2dConfig(), k) for k in SETTING_KEYS} | {
+    "loss": "ns",
+    "points": EXAMPLE_POINTS,  # kept in the box, used only when the data set is 'your points'
+}
 
 
 def _scenario(

@@ -35,7 +35,6 @@ NO_CHANGE = gr.skip()
 LOSS_CHOICES = [(loss.label, loss.key) for loss in losses.LOSSES]
 DATA_CHOICES = [(label, key) for key, label in data.DATASET_LABELS.items()]
 OPTIMIZER_CHOICES = [("Adam (β₁ = 0.5)", "adam"), ("SGD", "sgd")]
-EXAMPLE_POINTS = "x, y\n0, 0\n1, 1\n2, 0\n3, 1\n4, 0"
 
 CSS = """
 #gan-lab-status p { margin: 0.15em 0; }
@@ -273,7 +272,7 @@ def _network_controls(s) -> dict:
     with gr.Accordion("Data", open=True):
         c["dataset"] = gr.Radio(DATA_CHOICES, value=s["dataset"], label="data set")
         c["points"] = gr.Textbox(
-            s["points"] or EXAMPLE_POINTS,
+            s["points"] or data.EXAMPLE_POINTS,
             label="your points ('x, y' per line; used when the data set is 'your points')",
             lines=3,
             max_lines=8,
@@ -281,7 +280,7 @@ def _network_controls(s) -> dict:
             elem_id="gan-lab-points",
         )
         c["upload"] = gr.File(
-            label="or upload a CSV", file_types=[".csv", ".txt"], type="filepath", height=90
+            label="or upload a CSV of 'x, y' lines", file_types=[".csv", ".txt"], type="filepath"
         )
     with gr.Accordion("Networks", open=False):
         for who in ("g", "d"):

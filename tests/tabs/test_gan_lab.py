@@ -233,7 +233,7 @@ def test_screenshots(page, app_url, artifacts, width, height, query, name):
     page.locator("#gan-lab-preset").get_by_text(
         presets.preset("collapse").label, exact=True
     ).click()
-    page.wait_for_function(WAIT_STEPS, arg=["a", 20], timeout=120_000)
+    page.wait_for_function(WAIT_STEPS, arg=["a", 8], timeout=240_000)
     page.click("#gan-lab-pause")
     page.wait_for_function(
         "document.querySelector('#gan-lab-status').innerText.includes('Paused')", timeout=30_000

@@ -21,6 +21,7 @@ SOURCES = {  # screenshot written by a browser test -> name in docs/screenshots
     "cyclegan.png": "4-cyclegan.png",
     "adversarial.png": "5-adversarial-playground.png",
     "toy_gan_paused.png": "6-1d-gan.png",
+    "gan_lab_race_1400.png": "7-2d-gan-lab.png",
 }
 
 

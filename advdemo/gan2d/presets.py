@@ -76,7 +76,7 @@ PRESETS: tuple[Preset, ...] = (
         "WGAN-GP covers the ring (race)",
         COLLAPSE,
         race=WGAN_GP,
-        steps=800,
+        steps=500,
         steps_per_frame=3,
         look_for=(
             "A (left) is the collapsing NS GAN of the first preset; B (right) is WGAN-GP from "

@@ -23,6 +23,7 @@ from advdemo.core.errors import MAX_SEED, InputError, choice, finite, whole
 from advdemo.gan2d import losses
 from advdemo.gan2d.data import DATASETS, Dataset, make_dataset
 from advdemo.gan2d.nets import Discriminator, Generator
+from advdemo.models.runtime import single_thread
 
 OPTIMIZERS = ("adam", "sgd")
 MIN_WIDTH, MAX_WIDTH = 4, 256
@@ -322,12 +323,15 @@ class Gan2dTrainer:
         return False
 
     def run(self, n: int) -> int:
-        """Play up to n rounds (stops early if the run diverges); returns the rounds played."""
+        """Play up to n rounds (stops early if the run diverges); returns the rounds played.
+        On one OpenMP thread: for networks this small a second thread only adds waiting
+        (and on a shared machine, spinning), whoever calls."""
         done = 0
-        for _ in range(n):
-            if not self.step():
-                break
-            done += 1
+        with single_thread():
+            for _ in range(n):
+                if not self.step():
+                    break
+                done += 1
         return done
 
     # --- read-outs -------------------------------------------------------------------------

@@ -43,9 +43,10 @@ CSS = """
 EXPLANATION = (
     r"""
 ### What goes wrong when GANs train, in two dimensions
-*Try this:* click "mode collapse" and watch the orange samples gather on one or two of the eight
-modes; then tick "race", set run B's loss to WGAN-GP with k = 5 and press Reset: from the very
-same weights, B spreads over the ring while A stays stuck.
+*Try this:* click "mode collapse" and watch the orange samples settle on a few of the eight
+modes and stay there; then open "Race", tick it, set run B's loss to WGAN-GP (k = 5, rates
+0.002) and press Reset: from the very same weights, B spreads over the whole ring while A
+stays stuck (the "WGAN-GP covers the ring" preset does exactly this in one click).
 
 The real data are points in the plane (black): a ring of 8 Gaussians, a 5 × 5 grid, two moons,
 a spiral or your own points. The generator is a small network that turns noise

@@ -28,7 +28,7 @@ MANIFOLD = "#7048e8"
 COLOURS = ("#e8590c", "#1c7ed6")  # run A, run B in the curves
 HEAT_GRID = 48
 SHOWN = 300  # samples of each kind drawn
-ARROWS = 150
+ARROWS = 80
 MANIFOLD_LINES = 11
 MAX_LINE_POINTS = 400
 FONT = {"family": "Arial, Helvetica, sans-serif", "color": "#2a2f3a", "size": 13}
@@ -115,19 +115,19 @@ def _polylines(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xy[:, :, 0].reshape(-1), xy[:, :, 1].reshape(-1)
 
 
-def plane_figure(snap: Snapshot, title: str = "", height: int = 460) -> go.Figure:
+def plane_figure(snap: Snapshot, title: str = "", height: int = 520) -> go.Figure:
     """The plane: D's heat map, real and generated samples, G's arrows, the manifold."""
     axis = np.linspace(-EXTENT, EXTENT, HEAT_GRID, dtype=np.float32)
     finite = np.isfinite(snap.heat)
     values = np.where(finite, snap.heat, 0.0) if finite.any() else np.zeros_like(snap.heat)
     if snap.probability:
         heat = {"zmin": 0.0, "zmax": 1.0, "colorscale": "RdBu", "reversescale": False}
-        bar_title = "D(x)"
+        key = "heat map D(x): red → 1 (real), blue → 0 (fake)"
     else:
         middle = float(np.median(values))
         spread = float(np.abs(values - middle).max()) or 1.0
         heat = {"zmin": middle - spread, "zmax": middle + spread, "colorscale": "RdBu"}
-        bar_title = "D(x) score"
+        key = "heat map: D's score, red high (real), blue low (fake)"
     ax, ay = _segments(snap.fake[:ARROWS], snap.fake[:ARROWS] + snap.push)
     mx, my = _polylines(snap.manifold)
     data = [
@@ -138,7 +138,7 @@ def plane_figure(snap: Snapshot, title: str = "", height: int = 460) -> go.Figur
             "z": values.astype(np.float32),
             "opacity": 0.55,
             "zsmooth": "best",
-            "colorbar": {"title": {"text": bar_title}, "thickness": 12, "len": 0.8},
+            "showscale": False,
             "hoverinfo": "skip",
             "name": "D's output",
             **heat,
@@ -176,7 +176,7 @@ def plane_figure(snap: Snapshot, title: str = "", height: int = 460) -> go.Figur
             "x": ax,
             "y": ay,
             "mode": "lines",
-            "line": {"color": ARROW, "width": 1.5},
+            "line": {"color": ARROW, "width": 1.2},
             "name": "G's gradient (where its loss moves each sample)",
             "hoverinfo": "skip",
         },
@@ -189,12 +189,16 @@ def plane_figure(snap: Snapshot, title: str = "", height: int = 460) -> go.Figur
         headline = f"step {snap.step:,}: diverged"
     square = {**_AXIS, "range": [-EXTENT, EXTENT], "constrain": "domain"}
     layout = {
-        "title": {"text": f"{title}{headline}", "font": {"size": 14}, "x": 0.02},
+        "title": {
+            "text": f"{title}{headline}<br><span style='font-size:11px'>{key}</span>",
+            "font": {"size": 14},
+            "x": 0.02,
+        },
         "height": height,
-        "margin": {"l": 40, "r": 10, "t": 40, "b": 10},
+        "margin": {"l": 40, "r": 10, "t": 56, "b": 20},
         "xaxis": square,
         "yaxis": {**square, "scaleanchor": "x", "scaleratio": 1},
-        "legend": {"orientation": "h", "y": -0.02, "yanchor": "top", "font": {"size": 11}},
+        "legend": {"orientation": "h", "y": -0.07, "yanchor": "top", "font": {"size": 11}},
         "showlegend": True,
         "uirevision": "plane",
     }

@@ -228,12 +228,10 @@ def test_a_preset_plays_frames_in_a_race_and_pause_stops_them(page, app_url, art
     ],
 )
 def test_screenshots(page, app_url, artifacts, width, height, query, name):
+    _open_tab(page, app_url + "/" + query)  # at 1400 px wide, where every tab shows
     page.set_viewport_size({"width": width, "height": height})
-    _open_tab(page, app_url + "/" + query)
-    page.locator("#gan-lab-preset").get_by_text(
-        presets.preset("collapse").label, exact=True
-    ).click()
-    page.wait_for_function(WAIT_STEPS, arg=["a", 8], timeout=240_000)
+    page.locator("#gan-lab-preset").get_by_text(presets.preset("hopping").label, exact=True).click()
+    page.wait_for_function(WAIT_STEPS, arg=["a", 30], timeout=240_000)
     page.click("#gan-lab-pause")
     page.wait_for_function(
         "document.querySelector('#gan-lab-status').innerText.includes('Paused')", timeout=30_000

@@ -182,7 +182,7 @@ def plane_figure(snap: Snapshot, title: str = "", height: int = 520) -> go.Figur
         },
     ]
     headline = (
-        f"step {snap.step:,}: {snap.covered} of {snap.modes} modes covered, "
+        f"step {snap.step:,} · {snap.covered} of {snap.modes} modes · "
         f"{100 * snap.quality:.0f}% high quality"
     )
     if snap.diverged:

@@ -36,8 +36,10 @@ LOSS_CHOICES = [(loss.label, loss.key) for loss in losses.LOSSES]
 DATA_CHOICES = [(label, key) for key, label in data.DATASET_LABELS.items()]
 OPTIMIZER_CHOICES = [("Adam (β₁ = 0.5)", "adam"), ("SGD", "sgd")]
 
+# On a phone the columns stack: the pictures come first, then the controls.
 CSS = """
 #gan-lab-status p { margin: 0.15em 0; }
+@media (max-width: 767px) { #gan-lab-view { order: -1; } }
 """
 
 EXPLANATION = (
@@ -320,7 +322,7 @@ def build(store: ModelStore) -> None:
     first = Playback.start(*_split(s.pick(*presets.CONTROL_KEYS)))
     state = gr.State(None, time_to_live=STATE_TTL_S)
     timer = gr.Timer(FRAME_SECONDS, active=False)
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_id="gan-lab-main"):
         with gr.Column(scale=1, min_width=320):
             preset_box = gr.Radio(
                 [(p.label, p.key) for p in presets.PRESETS],
@@ -381,7 +383,7 @@ def build(store: ModelStore) -> None:
                     precision=0,
                 )
                 run_btn = gr.Button("Run the whole budget now (run A)", elem_id="gan-lab-run")
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, elem_id="gan-lab-view"):
             status = gr.Markdown(first.status(READY), elem_id="gan-lab-status")
             planes = _figures(first)
             with gr.Row(equal_height=False):
@@ -403,7 +405,7 @@ def build(store: ModelStore) -> None:
             curves = gr.Plot(planes[2], show_label=False, label="curves", elem_id="gan-lab-curves")
             with gr.Accordion("The numbers (what the gan2d API returns)", open=False):
                 summary = gr.JSON(_summary(first), label="summary", show_label=False)
-            ui.explanation(EXPLANATION)
+    ui.explanation(EXPLANATION)
     _wire(locals())
 
 

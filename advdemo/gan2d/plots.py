@@ -216,7 +216,7 @@ def _binned(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ((edges[:-1] + edges[1:]) / 2).astype(np.float32), means.astype(np.float32)
 
 
-def curves_figure(runs: list[tuple[str, Gan2dTrainer]], height: int = 420) -> go.Figure:
+def curves_figure(runs: list[tuple[str, Gan2dTrainer]], height: int = 520) -> go.Figure:
     """Per step: modes covered, share of high-quality samples, and both losses; one colour per
     run (a race draws both). Long runs are averaged into ≤ MAX_LINE_POINTS bins."""
     data: list[dict] = []

@@ -402,7 +402,14 @@ def build(store: ModelStore) -> None:
                     min_width=300,
                     visible=False,
                 )
-            curves = gr.Plot(planes[2], show_label=False, label="curves", elem_id="gan-lab-curves")
+                # beside a single plane on a wide screen; under a race's two planes
+                curves = gr.Plot(
+                    planes[2],
+                    show_label=False,
+                    label="curves",
+                    elem_id="gan-lab-curves",
+                    min_width=420,
+                )
             with gr.Accordion("The numbers (what the gan2d API returns)", open=False):
                 summary = gr.JSON(_summary(first), label="summary", show_label=False)
     ui.explanation(EXPLANATION)

@@ -83,9 +83,11 @@ class Playback:
         """New settings for the runs in progress (what cannot change now waits for Reset)."""
         a, b = configs(settings, race)
         self.steps_per_frame, self.budget = check_playback(steps_per_frame, budget)
-        notes = self.a.reconfigure(a)
+        with self.a.lock:  # a frame may be playing in another thread
+            notes = self.a.reconfigure(a)
         if b is not None and self.b is not None:
-            self.b.reconfigure(b)
+            with self.b.lock:
+                self.b.reconfigure(b)
         elif (b is None) != (self.b is None):
             notes.append("Starting or ending a race takes effect when you press Reset.")
         self.notes = notes

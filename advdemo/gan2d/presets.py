@@ -109,9 +109,10 @@ PRESETS: tuple[Preset, ...] = (
         steps_per_frame=2,
         look_for=(
             "A wide D takes ten big steps per G step. A's D (left) jumps from 0 to 1 across "
-            "thin borders, so G's arrows are long near a border and vanish elsewhere, and the "
-            "samples lurch between patches. B (right) is the same with spectral "
-            "normalisation: D's slope is bounded, its map stays smooth and G keeps a signal."
+            "thin borders, so G's arrows are long near a border and vanish elsewhere: A "
+            "settles on about three modes. B (right) is the same with spectral normalisation: "
+            "D's slope is bounded, its map stays smooth, and although B starts slower it "
+            "keeps a useful signal and spreads over 7-8 modes by step 400-500 (seed 0)."
         ),
     ),
 )

@@ -183,6 +183,7 @@ class Settings:
     attack_steps: int = 10  # "short PGD" in the mixed load
     long_attack_steps: int = 200  # the freeze scenario
     toy_gan_steps: int = 500
+    gan2d_steps: int = 50
     inversion_steps: int = 10
     long_translate_side: int | None = None  # the freeze scenario; None: the largest offered
 
@@ -292,6 +293,13 @@ def make_toy_gan(params: list[Param], rng: random.Random, s: Settings) -> dict:
     return kwargs
 
 
+def make_gan2d(params: list[Param], rng: random.Random, s: Settings) -> dict:
+    kwargs = valid_kwargs(params, rng)
+    _seed(kwargs, params, rng)
+    _set(kwargs, params, r"^steps$", s.gan2d_steps)
+    return kwargs
+
+
 def make_arithmetic(params: list[Param], rng: random.Random, s: Settings) -> dict:
     kwargs = valid_kwargs(params, rng)
     for slot in ("a", "b", "c"):  # the slots take lists of seeds (or 100-number codes)
@@ -321,6 +329,7 @@ MAKERS: dict[str, Maker] = {
     "/eps_sweep": make_eps_sweep,
     "/translate": make_translate,
     "/toy_gan": make_toy_gan,
+    "/gan2d": make_gan2d,
     "/arithmetic": make_arithmetic,
     "/arithmetic_invert": make_invert,
 }

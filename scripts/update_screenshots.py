@@ -22,6 +22,7 @@ SOURCES = {  # screenshot written by a browser test -> name in docs/screenshots
     "adversarial.png": "5-adversarial-playground.png",
     "toy_gan_paused.png": "6-1d-gan.png",
     "defences_laptop.png": "7-defences.png",
+    "gan_lab_race_1400.png": "8-2d-gan-lab.png",
 }
 
 

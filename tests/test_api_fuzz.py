@@ -46,6 +46,7 @@ EXPECTED_PUBLIC = {
     "/translate",
     "/toy_gan",
     "/generator_costs",
+    "/gan2d",
     "/arithmetic",
     "/arithmetic_invert",
     "/generate",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "advdemo"
-SUBJECTS = ("faces", "adversarial", "translation", "toygan")
+SUBJECTS = ("faces", "adversarial", "translation", "toygan", "gan2d")
 ALLOWED = {
     "core": ("advdemo.core",),
     "models": ("advdemo.core", "advdemo.models"),

@@ -58,6 +58,7 @@ SMALL_INPUTS: dict[str, dict[str, object]] = {
     "/translate": {"resolution": (128, 256)},
     "/toy_gan": {"steps": 50},
     "/generator_costs": {"steps": 50},
+    "/gan2d": {"steps": 20},
     "/arithmetic": {},
     "/arithmetic_invert": {"steps": 10},
     "/generate": {},

@@ -9,8 +9,8 @@ The contract every tab module keeps (app.py relies on nothing else):
 - warm_up(store): work worth doing before the first user arrives (caches, compiled paths);
   app.main runs every tab's warm_up in one background thread after the page is served.
 Tabs hold layout and wiring only: they ask the store for the models an event needs and hand
-them to the library (advdemo.faces, .adversarial, .translation, .toygan), which knows nothing
-of Gradio; users hear of errors through advdemo.ui.
+them to the library (advdemo.faces, .adversarial, .translation, .toygan, .gan2d), which
+knows nothing of Gradio; users hear of errors through advdemo.ui.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from advdemo.tabs import (
     arithmetic,
     cyclegan,
     defences,
+    gan_lab,
     latent_explorer,
     toy_gan,
     truncation,
 )
 
 # Final order: latent explorer, truncation, vector arithmetic, cyclegan, adversarial, defences
-# and black box, 1-D GAN.
+# and black box, 1-D GAN, 2-D GAN lab.
 TABS: list[ModuleType] = [
     latent_explorer,
     truncation,
@@ -37,4 +38,5 @@ TABS: list[ModuleType] = [
     adversarial,
     defences,
     toy_gan,
+    gan_lab,
 ]

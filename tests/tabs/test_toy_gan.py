@@ -8,7 +8,7 @@ import re
 import gradio as gr
 import pytest
 
-from advdemo.tabs import TABS, toy_gan
+from advdemo.tabs import TABS, gan_lab, toy_gan
 from advdemo.toygan import presets
 from advdemo.toygan.game import SETTING_KEYS
 
@@ -30,8 +30,8 @@ def timer_active(update) -> bool | None:
 # --- callbacks, in-process ---------------------------------------------------------------------
 
 
-def test_tab_is_registered_last_with_a_stable_id():
-    assert TABS[-1] is toy_gan
+def test_tab_is_registered_after_the_lectures_image_tabs_with_a_stable_id():
+    assert TABS.index(toy_gan) == TABS.index(gan_lab) - 1  # the 2-D GAN lab follows it
     assert (toy_gan.TITLE, toy_gan.TAB_ID) == ("1-D GAN", "toy-gan")
 
 

@@ -67,7 +67,7 @@ METHODS: dict[str, str] = {
     "nes": "numerical gradient (random finite differences)",
 }
 MAX_BUDGET = 10_000  # queries per image the app accepts
-MAX_BATCH = 64  # images per call to the target, by default
+MAX_BATCH = 64  # images per call to the target, by default, for small images
 NES_SAMPLES = 20  # antithetic pairs per gradient estimate: 40 queries
 NES_SIGMA = 1e-3  # probe size of the finite differences, in pixel units
 SMALL_IMAGE = 64 * 64  # values per image up to which the attack runs on one OpenMP thread
@@ -271,7 +271,7 @@ def query_attack(
     progress: Progress | None = None,
     should_stop: StopFn | None = None,
     quantize: bool = False,
-    max_batch: int = MAX_BATCH,
+    max_batch: int | None = None,
     nes_samples: int = NES_SAMPLES,
 ) -> QueryAttackResult:
     r"""Attack `image` through `probs_fn` alone, spending at most `budget` queries per image.
@@ -295,7 +295,10 @@ def query_attack(
         should_stop: polled once per round; when it returns True the attack ends and returns
             the best images so far (result.stopped is True).
         quantize: round every queried image to the 8-bit grid inside the ball (use eps = k/255).
-        max_batch: most images per call to probs_fn (no count depends on it).
+        max_batch: most images per call to probs_fn (no count depends on it); None: 64 for
+            small images (≤ 64×64 values: the digits), 1 for larger ones (measured on
+            EfficientNet-Lite0 at 224², 2 cores: 30 ms a query one at a time, 60 ms in
+            batches of 40).
         nes_samples: antithetic pairs per gradient estimate of "nes" (1..500).
 
     Returns a QueryAttackResult. Raises InputError for a bad eps, budget, seed, method, label,
@@ -306,12 +309,15 @@ def query_attack(
     eps = check_eps(eps)
     budget = check_budget(budget)
     seed = check_seed("seed", seed)
-    max_batch = whole("max_batch", max_batch, 1, 4096)
+    if max_batch is not None:
+        max_batch = whole("max_batch", max_batch, 1, 4096)
     nes_samples = whole("NES samples", nes_samples, 1, 500)
     x = image.unsqueeze(0) if isinstance(image, Tensor) and image.dim() == 3 else image
     check_images(x)
     x = x.detach()
     b = x.shape[0]
+    if max_batch is None:
+        max_batch = MAX_BATCH if x[0].numel() <= SMALL_IMAGE else 1
     y = _labels(label, b, "label")
     t = None if target is None else _labels(target, b, "target")
     if t is not None and (t == y).any():

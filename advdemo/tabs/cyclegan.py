@@ -13,7 +13,7 @@ from __future__ import annotations
 import gradio as gr
 
 from advdemo import ui
-from advdemo.core import images
+from advdemo.core import cache, images
 from advdemo.core.errors import ModelUnavailable
 from advdemo.models import registry
 from advdemo.models.store import ModelStore
@@ -205,8 +205,15 @@ def _estimate(store: ModelStore, name: str, width: int, height: int) -> float:
 
 
 def _run(store: ModelStore, name: str, x, original_size, asked: int, progress) -> tuple:
-    """Translate the prepared photo x with model `name` (checked) and draw the results."""
+    """Translate the prepared photo x with model `name` (checked) and draw the results; the
+    same pixels, size and model give the same pictures, computed once for everyone."""
+    key = cache.content_key("translate", name, x, tuple(original_size), asked)
+    return cache.shared(store).get(
+        key, lambda: _translate(store, name, x, original_size, asked, progress)
+    )
 
+
+def _translate(store: ModelStore, name: str, x, original_size, asked: int, progress) -> tuple:
     def report(fraction: float, message: str) -> None:
         progress(fraction, desc=message)
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+import time
+import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +18,9 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from advdemo.adversarial import playground
 from advdemo.core import images
+from advdemo.core.cache import ResultCache, content_key
 from advdemo.tabs import adversarial
 
 CAT = str(images.asset("chelsea.png"))
@@ -263,3 +269,119 @@ def test_cat_to_iguana_in_a_browser(page, app_url, artifacts):
         timeout=180_000,
     )
     page.screenshot(path=str(artifacts / "adversarial.png"), full_page=True)
+
+
+# --------------------------------------------------------------------------- shared results
+
+
+class FreshCache:
+    """The session's store (its loaded models) with a result cache of its own, empty."""
+
+    def __init__(self, store):
+        self._store = store
+        self.results = ResultCache()
+
+    def derived(self, key, make):
+        return self.results if key == ("result-cache",) else self._store.derived(key, make)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def fake_attack_photo(calls: list):
+    """Stands in for playground.attack_photo: records its inputs and returns a report that
+    names them, so a test can tell whose result came back (and runs in no time)."""
+
+    def attack_photo(model, photo, settings, *, second, second_name, folder, progress):
+        s = settings
+        names = (content_key(photo), model.input_size, s.attack.key, s.target_class, s.eps_k)
+        names += (s.steps, s.step_k, s.lam, second_name)
+        calls.append(names)
+        path = folder / f"fake-{len(calls)}-{uuid.uuid4().hex[:6]}.png"
+        photo.save(path)
+        return playground.AttackReport(
+            photo, photo, {}, "", {}, photo, repr(names), None, "", str(path)
+        )
+
+    return attack_photo
+
+
+PRESET = (MODEL, "pgd", 4, 20, "common iguana", "targeted", 1, 0.001)
+
+
+def test_identical_attacks_are_computed_once_and_never_served_for_other_inputs(
+    store, monkeypatch, tmp_path
+):
+    calls: list = []
+    monkeypatch.setattr(playground, "attack_photo", fake_attack_photo(calls))
+    fresh = FreshCache(store)
+    nudged = images.load_image(CAT)
+    nudged.putpixel((200, 150), tuple(min(255, v + 1) for v in nudged.getpixel((200, 150))))
+    nudged_path = tmp_path / "cat-one-pixel-brighter.png"
+    nudged.save(nudged_path)
+    variants = {  # each differs from the preset in one thing
+        "preset": (CAT, *PRESET),
+        "one pixel": (str(nudged_path), *PRESET),
+        "model": (CAT, "efficientnet-lite2", *PRESET[1:]),
+        "method": (CAT, MODEL, "lecture", *PRESET[2:]),
+        "eps": (CAT, MODEL, "pgd", 5, *PRESET[3:]),
+        "steps": (CAT, MODEL, "pgd", 4, 21, *PRESET[4:]),
+        "target": (CAT, MODEL, "pgd", 4, 20, "goldfish", "targeted", 1, 0.001),
+        "mode": (CAT, MODEL, "pgd", 4, 20, "common iguana", "untargeted", 1, 0.001),
+        "step": (CAT, MODEL, "pgd", 4, 20, "common iguana", "targeted", 2, 0.001),
+        "lambda": (CAT, MODEL, "pgd", 4, 20, "common iguana", "targeted", 1, 0.01),
+    }
+    summaries = {}
+    for name, args in variants.items():
+        summaries[name] = adversarial.attack(fresh, *args)[6]
+        assert summaries[name] == repr(calls[-1]), name  # its own inputs' result
+    assert len(calls) == len(variants) and len(set(summaries.values())) == len(variants)
+    for name, args in variants.items():  # asked again: every answer from the cache
+        assert adversarial.attack(fresh, *args)[6] == summaries[name]
+    assert len(calls) == len(variants)
+    # a kept report whose PNG was deleted (pruned after an hour) is computed again
+    Path(adversarial.attack(fresh, CAT, *PRESET)[9]).unlink()
+    assert adversarial.attack(fresh, CAT, *PRESET)[6] == summaries["preset"]
+    assert len(calls) == len(variants) + 1
+
+
+def test_100_users_pressing_the_preset_at_once_cost_one_attack(store, monkeypatch):
+    calls: list = []
+    fake = fake_attack_photo(calls)
+    fresh = FreshCache(store)
+
+    def slow_attack(*args, **kwargs):
+        deadline = time.monotonic() + 30  # until the other 99 wait for this very result
+        while fresh.results.stats().joined < 99 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return fake(*args, **kwargs)
+
+    monkeypatch.setattr(playground, "attack_photo", slow_attack)
+    answers = [None] * 100
+    start = threading.Barrier(100)
+
+    def student(i):
+        start.wait()
+        answers[i] = adversarial.attack(fresh, CAT, *PRESET)
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(calls) == 1
+    assert fresh.results.stats().joined == 99
+    assert all(a is not None and a[:-1] == answers[0][:-1] for a in answers)
+
+
+def test_warm_up_computes_every_preset_so_the_first_press_costs_no_attack(store, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(playground, "attack_photo", fake_attack_photo(calls))
+    fresh = FreshCache(store)
+    adversarial.warm_up(fresh)
+    assert len(calls) == len(adversarial.PRESETS)
+    for preset in adversarial.PRESETS:
+        image, *values = adversarial.apply_preset(preset.key, adversarial._PRESET_PARAMETERS)
+        adversarial.attack(fresh, image, MODEL, *values)
+    assert adversarial.attack(fresh, CAT, *PRESET)[6] == repr(calls[0])
+    assert len(calls) == len(adversarial.PRESETS)

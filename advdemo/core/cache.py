@@ -26,7 +26,7 @@ import pickle
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -127,6 +127,14 @@ def approx_bytes(value: object) -> int:
 # --------------------------------------------------------------------------- the cache
 
 
+class _Abandoned(Exception):
+    """The computing consumer of a stream stopped before its end (a user left)."""
+
+
+_ABANDONED = _Abandoned()
+_NOTHING = object()
+
+
 class _Flight:
     """One computation in progress: the threads waiting for it, then its value or error."""
 
@@ -173,36 +181,85 @@ class ResultCache:
         """The result under `key`, computing it with `compute()` if no valid one is kept (and
         no other thread is computing it right now; then this one waits for that result).
         `valid(value)` may reject a kept value (e.g. a file it names was deleted since)."""
-        with self._lock:
-            kept = self._entries.get(key)
-            if kept is not None and (valid is None or valid(kept[0])):
-                self._entries.move_to_end(key)
-                self._stats.hits += 1
-                return kept[0]
-            flight = self._flights.get(key)
-            leader = flight is None
-            if leader:
-                flight = self._flights[key] = _Flight()
-                self._stats.computed += 1
-            else:
+        found, flight = self._join(key, valid)
+        if flight is None:
+            return found
+        try:
+            value = compute()
+        except BaseException as exc:
+            self._land(key, flight, error=exc)
+            raise
+        self._land(key, flight, value=value)
+        return value
+
+    def stream(
+        self,
+        key: str,
+        stages: Callable[[], Iterator[Any]],
+        *,
+        valid: Callable[[Any], bool] | None = None,
+    ) -> Iterator[Any]:
+        """Like `get` for a computation that yields first answers before its whole result
+        (its last item, the one kept): the thread that computes yields every item as it comes;
+        a hit, or a thread that waited for another's computation, yields the whole result
+        once. If the computing consumer stops early, a waiter takes the computation over."""
+        found, flight = self._join(key, valid)
+        if flight is None:
+            yield found
+            return
+        last, landed, items = _NOTHING, False, None
+        try:
+            items = stages()
+            for last in items:
+                yield last
+        except GeneratorExit:
+            self._land(key, flight, error=_ABANDONED)
+            landed = True
+            raise
+        except BaseException as exc:
+            self._land(key, flight, error=exc)
+            landed = True
+            raise
+        finally:
+            if items is not None:
+                items.close()
+            if not landed:
+                if last is _NOTHING:
+                    self._land(key, flight, error=ValueError(f"no result for {key[:12]}"))
+                else:
+                    self._land(key, flight, value=last)
+
+    def _join(self, key: str, valid) -> tuple[Any, _Flight | None]:
+        """(the value, None) from the cache or another thread's flight; or (None, flight) when
+        this thread is to compute it and land the flight."""
+        while True:
+            with self._lock:
+                kept = self._entries.get(key)
+                if kept is not None and (valid is None or valid(kept[0])):
+                    self._entries.move_to_end(key)
+                    self._stats.hits += 1
+                    return kept[0], None
+                flight = self._flights.get(key)
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+                    self._stats.computed += 1
+                    return None, flight
                 self._stats.joined += 1
-        if not leader:
             flight.done.wait()
+            if flight.error is _ABANDONED:
+                continue  # its consumer left before the end: compute it here
             if flight.error is not None:
                 raise flight.error
-            return flight.value
-        try:
-            flight.value = compute()
-        except BaseException as exc:
-            flight.error = exc
-            raise
-        else:
-            self._put(key, flight.value)
-            return flight.value
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
+            return flight.value, None
+
+    def _land(self, key: str, flight: _Flight, *, value: Any = None, error=None) -> None:
+        if error is None:
+            flight.value = value
+            self._put(key, value)
+        flight.error = error
+        with self._lock:
+            del self._flights[key]
+        flight.done.set()
 
     def peek(self, key: str) -> Any | None:
         """The kept result under `key`, or None (no computation, no change of order)."""

@@ -34,6 +34,7 @@ DEFAULT_TARGET = "common iguana"
 DOWNLOAD_MAX_AGE_S = 3600
 IMAGE_HEIGHT = 300
 EXAMPLES = ["chelsea.png", "coffee.png", "rocket.jpg", "astronaut.jpg"]
+OPENING_PHOTO = EXAMPLES[0]
 
 MODE_CHOICES = [
     ("untargeted: away from the predicted class", "untargeted"),
@@ -152,6 +153,7 @@ CSS = """
 #adv-summary h3 { margin: 0; font-size: var(--text-xxl); font-weight: 500; }
 #adv-metrics p { font-size: var(--text-lg); }
 #adv-checks th:last-child, #adv-checks td:last-child { white-space: nowrap; }
+#adv-image label { max-width: 100%; white-space: normal; }
 """
 
 
@@ -175,8 +177,9 @@ def warm_up(store: ModelStore) -> None:
     # of CPU, every press is served from the shared result cache; the opening photo's top-5 too.
     for preset in PRESETS:
         image, *values = apply_preset(preset.key, _PRESET_PARAMETERS)
-        attack(store, image, DEFAULT_MODEL, *values)
-    classify(store, str(images.asset("chelsea.png")), DEFAULT_MODEL)
+        for _ in attack(store, image, DEFAULT_MODEL, *values):
+            pass
+    opening_top5(store)
 
 
 def classify(store: ModelStore, image, model_name) -> dict[str, float]:
@@ -216,7 +219,9 @@ def attack(
     grey levels (1..16); lam: λ of the lecture's method (0..100).
     Returns the adversarial image (the model's centre crop, attacked), the perturbation ×10 on
     grey, top-5 after, the metrics, top-5 before, the original crop, a one-line summary, the
-    confidence plot, the robustness checks and the downloadable PNG (crop plus frame).
+    confidence plot, the robustness checks and the downloadable PNG (crop plus frame). Streams:
+    the pictures, top-5s and summary come first, as soon as the attack ends (without plot and
+    PNG); the complete result, which gradio_client returns, follows the checks.
     """
     model = _classifier(store, model_name)
     settings = playground.attack_settings(
@@ -227,8 +232,8 @@ def attack(
     files.prune(folder, "*.png", DOWNLOAD_MAX_AGE_S)
     second = playground.transfer_model_name(model_name)
 
-    def compute() -> playground.AttackReport:
-        return playground.attack_photo(
+    def stages():
+        return playground.attack_stages(
             model,
             photo,
             settings,
@@ -239,11 +244,12 @@ def attack(
         )
 
     # The same photo, model and settings give the same report: computed once for everyone
-    # (a lecture's preset), kept while its PNG to download still exists.
+    # (a lecture's preset), kept while its PNG to download still exists. The first answer
+    # (pictures, top-5s) comes as soon as the attack ends, the plot and the checks after.
     key = cache.content_key("attack", model_name, photo, *_attack_parameters(settings), second)
-    result = cache.shared(store).get(key, compute, valid=_download_exists)
-    # The last output is the gr.State: which photo the results on screen belong to.
-    return (*result.outputs(), image)
+    for report in cache.shared(store).stream(key, stages, valid=_download_exists):
+        # The last output is the gr.State: which photo the results on screen belong to.
+        yield (*report.outputs(), image)
 
 
 def _attack_parameters(settings: playground.Settings) -> tuple:
@@ -253,7 +259,7 @@ def _attack_parameters(settings: playground.Settings) -> tuple:
 
 
 def _download_exists(report: playground.AttackReport) -> bool:
-    return Path(report.download).is_file()
+    return report.download is not None and Path(report.download).is_file()
 
 
 def sweep(
@@ -277,6 +283,12 @@ def sweep(
             model, photo, settings, progress=lambda done, desc: progress(done, desc=desc)
         ),
     )
+
+
+def opening_top5(store: ModelStore) -> dict[str, float]:
+    """The top-5 of the photo the tab opens with (the cat), shown as the page loads (#20:
+    'top-5 before' stayed empty until another photo was picked)."""
+    return classify(store, str(images.asset(OPENING_PHOTO)), DEFAULT_MODEL)
 
 
 def method_changed(method, mode):
@@ -323,8 +335,8 @@ def image_changed(store: ModelStore, image, model_name, results_for):
 def _photo() -> gr.Image:
     """The upload box with the example photos under it."""
     image = ui.image_upload(
-        value=str(images.asset("chelsea.png")),
-        label="photo (upload, paste, or pick an example)",
+        value=str(images.asset(OPENING_PHOTO)),
+        label="photo (upload or paste)",  # the examples below say the rest
         sources=["upload", "clipboard"],
         height=200,
         elem_id="adv-image",
@@ -473,6 +485,15 @@ def build(store: ModelStore) -> None:
     cleared_by_new_photo = [r[k] for k in report if k != "top5_before"] + [r["sweep_plot"]]
     attack_inputs = _inputs(attack, c)
     run_attack = ui.on_gpu(ui.friendly(ui.bind(attack, store)))
+    gr.on(  # no trigger: when the page loads (the opening photo is set, not changed)
+        None,
+        ui.friendly(ui.bind(opening_top5, store)),
+        None,
+        r["top5_before"],
+        api_visibility="private",
+        show_progress="hidden",
+        **ui.LIGHT_LANE,
+    )
     c["image"].change(
         ui.friendly(ui.bind(image_changed, store)),
         [c["image"], c["model_name"], results_for],

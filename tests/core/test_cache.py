@@ -185,3 +185,71 @@ def test_a_store_has_one_shared_cache():
     s = Store()
     assert cache.shared(s) is cache.shared(s)
     assert cache.shared(Store()) is not cache.shared(s)
+
+
+def test_a_stream_yields_first_answers_to_its_computer_and_the_whole_result_to_the_rest():
+    c = ResultCache()
+    runs = []
+
+    def stages():
+        runs.append(1)
+        yield "first answer"
+        yield "whole result"
+
+    assert list(c.stream("k", stages)) == ["first answer", "whole result"]
+    assert list(c.stream("k", stages)) == ["whole result"]  # a hit: the kept, whole result
+    assert runs == [1] and c.peek("k") == "whole result"
+
+
+def test_a_stream_waiter_gets_the_whole_result_of_the_running_computation():
+    c = ResultCache()
+    first_out, release = threading.Event(), threading.Event()
+
+    def stages():
+        yield "first"
+        first_out.set()
+        release.wait(10)
+        yield "whole"
+
+    seen = {}
+    leader = threading.Thread(target=lambda: seen.setdefault("leader", list(c.stream("k", stages))))
+    leader.start()
+    assert first_out.wait(10)
+    waiter = threading.Thread(target=lambda: seen.setdefault("waiter", list(c.stream("k", stages))))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while c.stats().joined < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    leader.join(10)
+    waiter.join(10)
+    assert seen == {"leader": ["first", "whole"], "waiter": ["whole"]}
+    assert c.stats().computed == 1
+
+
+def test_when_the_computing_user_leaves_a_waiter_computes_it_instead():
+    c = ResultCache()
+    closed = threading.Event()
+    runs = []
+
+    def stages():
+        runs.append(1)
+        try:
+            yield "first"
+            yield "whole"
+        finally:
+            closed.set()
+
+    leaving = c.stream("k", stages)
+    assert next(leaving) == "first"
+    result = {}
+    waiter = threading.Thread(target=lambda: result.setdefault("got", list(c.stream("k", stages))))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while c.stats().joined < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    leaving.close()  # the first user left after the first answer
+    assert closed.wait(10)  # its computation was closed, not left hanging
+    waiter.join(10)
+    assert result["got"] == ["first", "whole"] and len(runs) == 2
+    assert c.peek("k") == "whole"

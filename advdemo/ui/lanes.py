@@ -411,7 +411,7 @@ def heavy(fn: Callable[..., Any], lane: FairLane | None = None) -> Callable[...,
 def _show_place(lane: FairLane, job: Job) -> None:
     place = lane.position(job)
     if place is not None:
-        gr.Progress()(None, desc=waiting_text(*place))
+        gr.Progress()(0.0, desc=waiting_text(*place))  # a level: without one, no text is shown
 
 
 async def _stream(lane: FairLane, kind: str, label: str, fn, args, kwargs):

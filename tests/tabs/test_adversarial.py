@@ -22,6 +22,7 @@ from advdemo.adversarial import playground
 from advdemo.core import images
 from advdemo.core.cache import ResultCache, content_key
 from advdemo.tabs import adversarial
+from advdemo.ui import lanes
 
 CAT = str(images.asset("chelsea.png"))
 COFFEE = str(images.asset("coffee.png"))
@@ -476,3 +477,36 @@ def test_warm_up_computes_every_preset_so_the_first_press_costs_no_attack(store,
         final(adversarial.attack(fresh, image, MODEL, *values))
     assert final(adversarial.attack(fresh, CAT, *PRESET))[6] == repr(calls[0])
     assert len(calls) == len(adversarial.PRESETS)
+
+
+@pytest.mark.browser
+def test_a_waiting_user_sees_their_place_in_the_heavy_lane(page, app_url, artifacts):
+    """Issue #16: while the heavy lane is busy, the user's progress line says where they are."""
+    lane = lanes.heavy_lane()
+    release = threading.Event()
+    holding = threading.Barrier(lane.workers + 1)
+
+    def hold():
+        holding.wait(30)
+        release.wait(120)
+
+    try:
+        for k in range(lane.workers):  # every worker busy with another user's long job
+            lane.submit(f"another user {k}", "hold", hold, "hold")
+        holding.wait(30)
+        page.goto(app_url)
+        open_tab(page, adversarial.TITLE)
+        page.wait_for_selector("#adv-run", timeout=60_000)
+        page.locator("#adv-run").click()
+        page.wait_for_function(
+            "() => document.body.innerText.includes('Yours is next in the heavy lane')",
+            timeout=60_000,
+        )
+        page.locator("#adv-results").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "adversarial-waiting-in-line.png"))
+    finally:
+        release.set()
+    page.wait_for_function(
+        "() => document.querySelector('#adv-after')?.innerText.includes('common iguana')",
+        timeout=180_000,
+    )

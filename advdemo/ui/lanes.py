@@ -157,7 +157,8 @@ def _iterate_in_heavy_thread(fn: Callable[..., Any], args: tuple, kwargs: dict):
 # sessions in turn (Gradio's own queue is first come, first served: one student's ten clicks
 # would hold the other 99 up). Light work (a slider's 64×64 face) has its own lane and is
 # never stuck behind a long attack.
-HEAVY_LANE = {"concurrency_id": "heavy", "concurrency_limit": None}
+# On ZeroGPU, spaces.GPU runs the callbacks (in Gradio's threads): one at a time, as before.
+HEAVY_LANE = {"concurrency_id": "heavy", "concurrency_limit": None if spaces is None else 1}
 LIGHT_LANE = {"concurrency_id": "light", "concurrency_limit": 2}
 # A face under a moving slider (~5 ms idle) has a lane of its own, so it never waits behind
 # strips, grids and galleries (150-450 ms each in the app under the 30-user load test).

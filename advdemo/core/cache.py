@@ -221,7 +221,7 @@ class ResultCache:
             landed = True
             raise
         finally:
-            if items is not None:
+            if hasattr(items, "close"):  # a generator: closed here, not left to the collector
                 items.close()
             if not landed:
                 if last is _NOTHING:
@@ -260,6 +260,15 @@ class ResultCache:
         with self._lock:
             del self._flights[key]
         flight.done.set()
+
+    def known(self, key: str, *, valid: Callable[[Any], bool] | None = None) -> bool:
+        """Whether asking for `key` now costs no computation of this thread's own: a valid
+        result is kept, or another thread is computing it."""
+        with self._lock:
+            kept = self._entries.get(key)
+            if kept is not None and (valid is None or valid(kept[0])):
+                return True
+            return key in self._flights
 
     def peek(self, key: str) -> Any | None:
         """The kept result under `key`, or None (no computation, no change of order)."""

@@ -252,6 +252,30 @@ def attack(
         yield (*report.outputs(), image)
 
 
+def attack_known(
+    store: ModelStore,
+    image,
+    model_name,
+    method,
+    eps_k,
+    steps,
+    target,
+    mode,
+    step_k,
+    lam,
+    progress=None,
+) -> bool:
+    """Whether /attack with these values is kept or being computed (so it skips the lane)."""
+    model = _classifier(store, model_name)
+    settings = playground.attack_settings(
+        model.labels, method, eps_k, steps, target, mode, step_k, lam
+    )
+    photo = images.load_image(image)
+    second = playground.transfer_model_name(model_name)
+    key = cache.content_key("attack", model_name, photo, *_attack_parameters(settings), second)
+    return cache.shared(store).known(key, valid=_download_exists)
+
+
 def _attack_parameters(settings: playground.Settings) -> tuple:
     """Every parameter an attack's result depends on, for its cache key."""
     s = settings
@@ -484,7 +508,7 @@ def build(store: ModelStore) -> None:
     attack_outputs = [r[k] for k in report] + [results_for]
     cleared_by_new_photo = [r[k] for k in report if k != "top5_before"] + [r["sweep_plot"]]
     attack_inputs = _inputs(attack, c)
-    run_attack = ui.on_gpu(ui.friendly(ui.bind(attack, store)))
+    run_attack = ui.on_gpu(ui.friendly(ui.bind(attack, store)), ready=ui.bind(attack_known, store))
     gr.on(  # no trigger: when the page loads (the opening photo is set, not changed)
         None,
         ui.friendly(ui.bind(opening_top5, store)),

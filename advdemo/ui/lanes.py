@@ -34,11 +34,11 @@ except ImportError:
     spaces = None
 
 
-def on_gpu(fn: Callable[..., Any]) -> Callable[..., Any]:
+def on_gpu(fn: Callable[..., Any], *, ready: Callable[..., bool] | None = None):
     """Mark a heavy callback: spaces.GPU where the `spaces` package is importable (ZeroGPU lends
     a GPU per call), elsewhere the fair heavy lane (`heavy` below: one job per session at a
     time, sessions in turn, low CPU priority, the queue position shown while waiting)."""
-    return heavy(fn) if spaces is None else spaces.GPU(fn)
+    return heavy(fn, ready=ready) if spaces is None else spaces.GPU(fn)
 
 
 # ---------------------------------------------------------------- heavy work at low CPU priority
@@ -373,11 +373,18 @@ def waiting_text(ahead: int, seconds: float) -> str:
     return f"Waiting in the heavy lane: {ahead} {jobs} before yours (users take turns), {when}"
 
 
-def heavy(fn: Callable[..., Any], lane: FairLane | None = None) -> Callable[..., Any]:
+def heavy(
+    fn: Callable[..., Any],
+    lane: FairLane | None = None,
+    *,
+    ready: Callable[..., bool] | None = None,
+) -> Callable[..., Any]:
     """`fn` (a function or a generator) as an async Gradio callback whose work runs in the fair
     heavy lane (`lane`, else the app's). While it waits, the user's progress line shows their
     place and an estimate; a job replaced by the same session's newer one leaves the outputs as
-    they are (gr.skip())."""
+    they are (gr.skip()). `ready(*args, **kwargs)`, if given, says whether the answer is
+    already known (kept, or being computed for someone else): then `fn` runs at once in a
+    thread of its own, and a hundred presses of one preset do not queue for the workers."""
     kind = f"{getattr(fn, '__qualname__', 'job')}#{uuid.uuid4().hex[:8]}"
     label = getattr(fn, "__name__", "job")
 
@@ -385,6 +392,12 @@ def heavy(fn: Callable[..., Any], lane: FairLane | None = None) -> Callable[...,
 
         @functools.wraps(fn)
         async def stream(*args, **kwargs):
+            if await _known(ready, args, kwargs):
+                for item in await asyncio.to_thread(
+                    _context_call(lambda: list(fn(*args, **kwargs)))
+                ):
+                    yield item
+                return
             async for item in _stream(lane or heavy_lane(), kind, label, fn, args, kwargs):
                 yield item
 
@@ -392,6 +405,8 @@ def heavy(fn: Callable[..., Any], lane: FairLane | None = None) -> Callable[...,
 
     @functools.wraps(fn)
     async def call(*args, **kwargs):
+        if await _known(ready, args, kwargs):
+            return await asyncio.to_thread(_context_call(functools.partial(fn, *args, **kwargs)))
         the_lane = lane or heavy_lane()
         run = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         job = the_lane.submit(_session(), kind, run, label)
@@ -407,6 +422,21 @@ def heavy(fn: Callable[..., Any], lane: FairLane | None = None) -> Callable[...,
         return gr.skip() if result is REPLACED else result
 
     return call
+
+
+async def _known(ready, args, kwargs) -> bool:
+    if ready is None:
+        return False
+    try:
+        return bool(
+            await asyncio.to_thread(_context_call(functools.partial(ready, *args, **kwargs)))
+        )
+    except Exception:  # a bad input: the lane's run reports it as the endpoint does
+        return False
+
+
+def _context_call(fn: Callable[[], Any]) -> Callable[[], Any]:
+    return functools.partial(contextvars.copy_context().run, fn)
 
 
 def _show_place(lane: FairLane, job: Job) -> None:

@@ -253,3 +253,15 @@ def test_when_the_computing_user_leaves_a_waiter_computes_it_instead():
     waiter.join(10)
     assert result["got"] == ["first", "whole"] and len(runs) == 2
     assert c.peek("k") == "whole"
+
+
+def test_known_means_kept_and_valid_or_being_computed():
+    c = ResultCache()
+    assert not c.known("k")
+    c.get("k", lambda: "v")
+    assert c.known("k") and not c.known("k", valid=lambda v: False)
+    stream = c.stream("s", lambda: iter(["first", "whole"]))
+    next(stream)
+    assert c.known("s")  # in flight
+    list(stream)
+    assert c.known("s")

@@ -431,6 +431,9 @@ def test_identical_attacks_are_computed_once_and_never_served_for_other_inputs(
     for name, args in variants.items():  # asked again: every answer from the cache
         assert final(adversarial.attack(fresh, *args))[6] == summaries[name]
     assert len(calls) == len(variants)
+    # a kept report is known (it skips the heavy lane), one never asked for is not
+    assert adversarial.attack_known(fresh, CAT, *PRESET)
+    assert not adversarial.attack_known(fresh, CAT, MODEL, "pgd", 6, *PRESET[3:])
     # a kept report whose PNG was deleted (pruned after an hour) is computed again
     Path(final(adversarial.attack(fresh, CAT, *PRESET))[9]).unlink()
     assert final(adversarial.attack(fresh, CAT, *PRESET))[6] == summaries["preset"]

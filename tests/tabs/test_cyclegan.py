@@ -143,6 +143,9 @@ def test_identical_translations_are_computed_once_and_never_served_for_other_inp
     # the one-pixel change reaches G(x): a different picture, not the cat's
     assert pictures["one pixel"][0].getpixel((0, 0)) != pictures["cat at 128"][0].getpixel((0, 0))
     assert pictures["upscaled"][0].size == (256, 172) and pictures["small"][0].size == (200, 132)
+    # a kept translation is known, so it skips the heavy lane; another size is not
+    assert tab.translate_known(fresh, CAT, cg.BUILTIN, 128)
+    assert not tab.translate_known(fresh, CAT, cg.BUILTIN, 96)
     # the same photo through the automatic run shares the button's result
     tab.translate_if_ready(fresh, CAT, cg.BUILTIN, 128, progress=lambda *a, **k: None)
     assert len(ran) == len(variants)

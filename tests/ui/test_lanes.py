@@ -185,3 +185,17 @@ def test_heavy_generators_stream_every_item_in_order():
     with pytest.raises(RuntimeError, match="mid-stream"):
         in_session("s", collect_broken)
     assert got == ["first"]
+
+
+def test_an_answer_already_known_skips_the_queue():
+    """A kept (or in-flight) result costs no worker: it is served while the lane is busy."""
+    lane = FairLane(workers=1)
+    _, release = blocker(lane, "lecturer")
+    callback = lanes.heavy(lambda x: x + 1, lane, ready=lambda x: x == 1)
+    try:
+        assert in_session("student", callback, 1) == 2  # answered though the worker is busy
+        assert [label for event, _, label in lane.log if event == "queued"] == ["hold"]
+    finally:
+        release.set()
+    assert in_session("student", callback, 5) == 6  # unknown: through the lane
+    assert len([e for e in lane.log if e[0] == "queued"]) == 2

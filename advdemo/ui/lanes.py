@@ -393,9 +393,7 @@ def heavy(
         @functools.wraps(fn)
         async def stream(*args, **kwargs):
             if await _known(ready, args, kwargs):
-                for item in await asyncio.to_thread(
-                    _context_call(lambda: list(fn(*args, **kwargs)))
-                ):
+                for item in await _in_bypass_thread(lambda: list(fn(*args, **kwargs))):
                     yield item
                 return
             async for item in _stream(lane or heavy_lane(), kind, label, fn, args, kwargs):
@@ -406,7 +404,7 @@ def heavy(
     @functools.wraps(fn)
     async def call(*args, **kwargs):
         if await _known(ready, args, kwargs):
-            return await asyncio.to_thread(_context_call(functools.partial(fn, *args, **kwargs)))
+            return await _in_bypass_thread(functools.partial(fn, *args, **kwargs))
         the_lane = lane or heavy_lane()
         run = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         job = the_lane.submit(_session(), kind, run, label)
@@ -424,13 +422,24 @@ def heavy(
     return call
 
 
+_bypass: list[ThreadPoolExecutor] = []
+
+
+async def _in_bypass_thread(fn: Callable[[], Any]) -> Any:
+    """Run `fn` in the pool of known answers (made on first use): many threads, since most
+    of them only wait for a computation another request started (asyncio's default pool has
+    six here, and requests waiting there held up the cache hits behind them)."""
+    with _pool_lock:
+        if not _bypass:
+            _bypass.append(ThreadPoolExecutor(64, thread_name_prefix="advdemo-known"))
+    return await asyncio.get_running_loop().run_in_executor(_bypass[0], _context_call(fn))
+
+
 async def _known(ready, args, kwargs) -> bool:
     if ready is None:
         return False
     try:
-        return bool(
-            await asyncio.to_thread(_context_call(functools.partial(ready, *args, **kwargs)))
-        )
+        return bool(await _in_bypass_thread(functools.partial(ready, *args, **kwargs)))
     except Exception:  # a bad input: the lane's run reports it as the endpoint does
         return False
 

@@ -100,6 +100,11 @@ def launch_options() -> dict:
         "enable_monitoring": os.environ.get(MONITORING_ENV, "") == "1",
         "max_file_size": MAX_FILE_SIZE,
         "state_session_capacity": MAX_SESSIONS,
+        # Gradio processes at most max_threads events at once (default 40), async ones too:
+        # heavy events wait in the fair heavy lane without a thread, and 100 of them held all
+        # 40 slots, so sliders queued for seconds (load test, lecture mix, 100 users). The
+        # queue holds 256 events; the lanes' own limits bound the threads actually used.
+        "max_threads": 320,
         "ssr_mode": False,
         "css": page_css(),
         "js": page.JS,

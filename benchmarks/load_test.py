@@ -79,6 +79,9 @@ PHOTOS = tuple(ROOT / "assets" / n for n in ("chelsea.png", "coffee.png", "rocke
 SLIDER = "/generate"  # the endpoint behind the latent explorer's sliders
 CONNECT = "(connect)"  # a user's gradio_client connection, timed before the requests start
 SLIDER_P95_TARGET_S = 1.0
+HEAVY = ("/attack", "/translate")  # the heavy lane's endpoints in the mix
+HEAVY_P95_TARGET_S = 60.0  # in the lecture mix: queued → answered, in the app (#16)
+RSS_TARGET_MB = 3072.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 # A user's requests besides slider moves: (api_name, how many). The rest are SLIDER moves.
@@ -186,6 +189,15 @@ class Settings:
     gan2d_steps: int = 50
     inversion_steps: int = 10
     long_translate_side: int | None = None  # the freeze scenario; None: the largest offered
+    mix: str = "free"  # "lecture": the heavy requests are the tabs' presets (see MIXES)
+
+
+# "free": every user's attack and translation has its own photo and settings, as at home.
+# "lecture": the hall follows the lecturer, so the heavy requests are the playground's presets
+# (most press cat → iguana) and translations of the CycleGAN tab's example photos at the
+# default size: few distinct jobs, asked by everyone within minutes.
+MIXES = ("free", "lecture")
+LECTURE_PRESET_WEIGHTS = {"cat-iguana": 6, "panda": 2, "lecture": 2}
 
 
 def photo(rng: random.Random):
@@ -258,11 +270,32 @@ def make_classify(params: list[Param], rng: random.Random, s: Settings) -> dict:
 
 
 def make_attack(params: list[Param], rng: random.Random, s: Settings, steps: int = 0) -> dict:
-    """A PGD attack of `steps` iterations (Settings.attack_steps unless given)."""
+    """A PGD attack of `steps` iterations (Settings.attack_steps unless given); in the lecture
+    mix (and no steps given) one of the playground's presets, as its button sends it."""
+    if s.mix == "lecture" and not steps:
+        return lecture_preset(params, rng)
     kwargs = valid_kwargs(params, rng)
     for p in _named(params, r"method|attack"):
         kwargs[p.name] = _choice_like(p, "pgd")
     _set(kwargs, params, r"^(steps|iterations|n_steps)$", steps or s.attack_steps)
+    return kwargs
+
+
+def lecture_preset(params: list[Param], rng: random.Random) -> dict:
+    """The /attack arguments of a preset button, chosen with LECTURE_PRESET_WEIGHTS."""
+    from gradio_client import handle_file
+
+    from advdemo.tabs import adversarial  # the presets themselves, not a copy of them
+
+    presets = {p.key: p for p in adversarial.PRESETS}
+    keys = [k for k in LECTURE_PRESET_WEIGHTS if k in presets]
+    preset = presets[rng.choices(keys, [LECTURE_PRESET_WEIGHTS[k] for k in keys])[0]]
+    kwargs = valid_kwargs(params, rng)
+    for p in params:
+        if p.is_file:
+            kwargs[p.name] = handle_file(str(ROOT / "assets" / preset["image"]))
+        elif p.name in preset.values:
+            kwargs[p.name] = preset[p.name]
     return kwargs
 
 
@@ -278,6 +311,13 @@ def make_translate(params: list[Param], rng: random.Random, s: Settings, big=Fal
     """A translation at the tab's default resolution; with big=True at
     Settings.long_translate_side (or the largest resolution offered)."""
     kwargs = valid_kwargs(params, rng)
+    if s.mix == "lecture" and not big:  # an example photo of the tab, at its default size
+        from gradio_client import handle_file
+
+        from advdemo.translation import cyclegan
+
+        example = ROOT / "assets" / rng.choice(cyclegan.EXAMPLES)
+        kwargs.update({p.name: handle_file(str(example)) for p in params if p.is_file})
     if big:
         for p in _named(params, r"resolution|size|side"):
             if p.is_number or p.choices:
@@ -499,6 +539,8 @@ class LoadResult:
     outcomes: list[Outcome]
     unsubmitted: int  # planned requests never sent because the time limit came first
     server: list[dict] = field(default_factory=list)  # the app's own timing (server_timing)
+    mix: str = "free"
+    peak_rss_mb: float | None = None  # the app process's peak resident memory, when known
 
     @property
     def errors(self) -> list[Outcome]:
@@ -566,6 +608,7 @@ def run_load(
         summarise(outcomes, {CONNECT: users, **planned}),
         outcomes,
         unsubmitted,
+        mix=settings.mix,
     )
 
 
@@ -682,6 +725,17 @@ def in_process_app() -> Iterator[str]:
         demo.close()
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory (VmHWM) in MB, from /proc; None elsewhere."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, from /proc (psutil is not installed here)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -789,6 +843,38 @@ def verdict_rows(load: LoadResult, freeze: FreezeResult | None) -> list[Row]:
     else:
         why = "no move answered" if slider is not None else f"the app has no {SLIDER}"
         rows.append(Row(f"slider {SLIDER} p95 ({why})", math.nan, "ms", ok=False))
+    heavy = [t for api in HEAVY for t in server_latencies(load, api)]
+    heavy_at_clients = [
+        o.latency for o in load.outcomes if o.endpoint in HEAVY and o.latency and not o.error
+    ]
+    judged = load.mix == "lecture"
+    for where, times in (
+        ("in the app (queue + lane + run)", heavy),
+        ("at the clients", heavy_at_clients),
+    ):
+        if times:
+            p95 = percentile(times, 95)
+            rows.append(
+                Row(
+                    f"heavy {'+'.join(HEAVY)} p95 {where}, {load.mix} mix, {load.users} users",
+                    p95,
+                    "s",
+                    percentile(times, 50),
+                    "its p50",
+                    f"≤ {HEAVY_P95_TARGET_S:.0f} s" if judged and where.startswith("in") else "",
+                    p95 <= HEAVY_P95_TARGET_S if judged and where.startswith("in") else None,
+                )
+            )
+    if load.peak_rss_mb is not None:
+        rows.append(
+            Row(
+                "peak resident memory of the app (VmHWM, warm-up included)",
+                load.peak_rss_mb,
+                "MB",
+                target=f"< {RSS_TARGET_MB:.0f} MB",
+                ok=load.peak_rss_mb < RSS_TARGET_MB,
+            )
+        )
     rows.append(Row("errors", len(load.errors), "", target="0", ok=not load.errors))
     rows.append(Row("lost (unanswered or unsent)", load.lost, "", target="0", ok=load.lost == 0))
     if freeze is not None:
@@ -882,11 +968,12 @@ def report(load: LoadResult, freeze: FreezeResult | None, setup: str = "") -> tu
 def measure(users: int = 30, requests_per_user: int = 20) -> list[Row]:
     """For benchmarks/__main__.py: the app in its own process (timed by server_timing), the
     simulated users here at nice 10, as `--server subprocess --nice 10` runs it."""
-    with _timed_subprocess_app() as (url, events):
+    with _timed_subprocess_app() as (url, events, pid):
         os.nice(10)
         load = run_load(url, users, requests_per_user)
         load.server = events()
         freeze = freeze_check(url)
+        load.peak_rss_mb = peak_rss_mb(pid)
     return verdict_rows(load, freeze)
 
 
@@ -900,6 +987,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-attack-steps", type=int, default=200)
     parser.add_argument("--freeze-moves", type=int, default=15, help="0 skips the lane check")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--mix",
+        choices=MIXES,
+        default="free",
+        help="lecture: the heavy requests are the tabs' presets (what a hall presses at once)",
+    )
     parser.add_argument(
         "--nice",
         type=int,
@@ -920,16 +1013,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("bounded runs only: users ≤ 200, requests ≤ 1000, time limit ≤ 3600 s")
     if args.nice and args.server == "in-process" and not args.url:
         parser.error("--nice needs the app in its own process (--server subprocess or --url)")
-    settings = Settings(attack_steps=args.attack_steps, long_attack_steps=args.long_attack_steps)
+    settings = Settings(
+        attack_steps=args.attack_steps, long_attack_steps=args.long_attack_steps, mix=args.mix
+    )
     print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
 
     if args.url:
-        app = contextlib.nullcontext((args.url.rstrip("/"), list))  # its timing is unknown
+        app = contextlib.nullcontext((args.url.rstrip("/"), list, None))  # its timing is unknown
     elif args.server == "subprocess":
         app = _timed_subprocess_app()
     else:
         app = _timed_in_process_app()
-    with app as (url, server_events):
+    with app as (url, server_events, app_pid):
         check_loopback(url)
         if args.nice:
             os.nice(args.nice)
@@ -939,31 +1034,35 @@ def main(argv: list[str] | None = None) -> int:
         )
         load.server = server_events()
         freeze = freeze_check(url, args.freeze_moves, settings) if args.freeze_moves else None
+        load.peak_rss_mb = peak_rss_mb(app_pid) if app_pid else None
     where = args.url or (
         "app in this process" if args.server == "in-process" else "app in its own process"
     )
-    setup = f"{where}, pauses of 0-{2 * args.think:g} s between actions, users at nice {args.nice}"
+    setup = (
+        f"{where}, {args.mix} mix, pauses of 0-{2 * args.think:g} s between actions, "
+        f"users at nice {args.nice}"
+    )
     text, passed = report(load, freeze, setup)
     print(text)
     return 0 if passed else 1
 
 
 @contextlib.contextmanager
-def _timed_in_process_app() -> Iterator[tuple[str, Callable[[], list[dict]]]]:
-    """(url, events): events() returns the app's own timing since the last call."""
+def _timed_in_process_app() -> Iterator[tuple[str, Callable[[], list[dict]], int]]:
+    """(url, events, pid): events() returns the app's own timing since the last call."""
     with in_process_app() as url:
         server_timing.take()  # not the warm-up's
-        yield url, server_timing.take
+        yield url, server_timing.take, os.getpid()
 
 
 @contextlib.contextmanager
-def _timed_subprocess_app() -> Iterator[tuple[str, Callable[[], list[dict]]]]:
+def _timed_subprocess_app() -> Iterator[tuple[str, Callable[[], list[dict]], int]]:
     with tempfile.TemporaryDirectory(prefix="advdemo-timing-") as tmp:
         path = Path(tmp) / "events.json"
         env = {server_timing.EVENTS_ENV: str(path)}
         with subprocess_app(extra_env=env, module="benchmarks.server_timing") as (url, pid):
             server_timing.collect(pid, path)  # not the warm-up's
-            yield url, lambda: server_timing.collect(pid, path)
+            yield url, lambda: server_timing.collect(pid, path), pid
 
 
 if __name__ == "__main__":

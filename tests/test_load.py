@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +220,84 @@ def test_low_priority_generators_stream_and_free_the_thread_when_abandoned():
     assert ui.low_priority(lambda: "free")() == "free"
     with pytest.raises(RuntimeError, match="mid-stream"):
         list(broken())
+
+
+# --------------------------------------------------------------------------- the lecture mix
+
+
+def test_the_lecture_mix_sends_the_playgrounds_presets_and_the_example_photos(client):
+    """In a lecture the heavy requests are the presets: few distinct jobs, asked by all."""
+    from advdemo.tabs import adversarial
+    from advdemo.translation import cyclegan
+
+    spec = api_spec(client)
+    rng = random.Random(0)
+    lecture = Settings(mix="lecture")
+    presets = {p.key: p for p in adversarial.PRESETS}
+    seen = set()
+    for _ in range(40):
+        kwargs = load_test.make_attack(spec["/attack"], rng, lecture)
+        matching = [
+            key
+            for key, p in presets.items()
+            if all(kwargs[k] == v for k, v in p.values.items() if k != "image")
+            and kwargs["image"]["path"].endswith(p["image"])
+        ]
+        assert len(matching) == 1, kwargs
+        seen.add(matching[0])
+    assert seen == set(load_test.LECTURE_PRESET_WEIGHTS)
+    photos = {
+        Path(load_test.make_translate(spec["/translate"], rng, lecture)["image"]["path"]).name
+        for _ in range(40)
+    }
+    assert photos == set(cyclegan.EXAMPLES)
+    # the long jobs of the lane check stay long, whatever the mix
+    long_attack = load_test.make_attack(spec["/attack"], rng, lecture, steps=200)
+    assert long_attack["steps"] == 200 and long_attack["method"] == "pgd"
+
+
+def _heavy_result(mix: str, seconds: float, rss: float | None) -> load_test.LoadResult:
+    server = [{"api": "attack", "queued": float(i), "wait": 0.0, "run": seconds} for i in range(20)]
+    result = _result(server, 0.5)
+    result.mix, result.peak_rss_mb = mix, rss
+    return result
+
+
+@pytest.mark.parametrize(
+    ("mix", "seconds", "rss", "passes"),
+    [
+        ("lecture", 30.0, 2000.0, True),
+        ("lecture", 90.0, 2000.0, False),  # the hall waited too long
+        ("free", 90.0, 2000.0, True),  # reported, not judged
+        ("lecture", 30.0, 3500.0, False),  # too much memory
+    ],
+)
+def test_heavy_waits_are_judged_in_the_lecture_mix_and_memory_always(mix, seconds, rss, passes):
+    rows = load_test.verdict_rows(_heavy_result(mix, seconds, rss), None)
+    heavy = next(r for r in rows if r.figure.startswith("heavy") and "in the app" in r.figure)
+    assert heavy.value == seconds and (heavy.ok is None) is (mix == "free")
+    _, passed = load_test.report(_heavy_result(mix, seconds, rss), None)
+    assert passed is passes
+
+
+def test_the_peak_resident_memory_is_read_from_proc():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc is Linux's")
+    assert 10 < load_test.peak_rss_mb(os.getpid()) < 100_000
+    assert load_test.peak_rss_mb(2**22 + 12345) is None
+
+
+@pytest.mark.slow
+def test_a_lecture_hall_pressing_the_presets_gets_every_answer(app_url):
+    result = load_test.run_load(
+        app_url,
+        users=8,
+        requests_per_user=6,
+        time_limit=150,
+        think=0.05,
+        settings=Settings(attack_steps=3, toy_gan_steps=100, mix="lecture"),
+    )
+    text, _ = load_test.report(result, None)
+    print(text)
+    assert not result.errors, "\n".join(f"{o.endpoint}: {o.error}" for o in result.errors[:10])
+    assert result.lost == 0

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -38,6 +38,8 @@ MODES = ("untargeted", "targeted")
 SWEEP_KS = range(17)  # eps = 0..16 / 255
 SWEEP_PGD_STEPS = 10
 TRANSFER_MODELS = ("efficientnet-lite2", "efficientnet-lite0")  # the second model, and its stand-in
+
+CHECKING = "**Does it survive?** Checking the PNG, JPEG and the second model…"
 
 # What a long job tells the user: (done, total) or None for "busy", and a description.
 Progress = Callable[[tuple[int, int] | None, str], None]
@@ -141,9 +143,9 @@ class AttackReport:
     top5_before: dict[str, float]
     original: Image.Image  # the model's crop
     summary: str  # Markdown, one line
-    history: go.Figure  # confidence per iteration
+    history: go.Figure | None  # confidence per iteration (None in the first answer)
     checks: str  # Markdown table
-    download: str  # path of the PNG (crop plus frame)
+    download: str | None  # path of the PNG (crop plus frame; None in the first answer)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -182,7 +184,7 @@ def run(
     return x_adv, trace
 
 
-def attack_photo(
+def attack_stages(
     model,
     photo: Image.Image,
     settings: Settings,
@@ -191,12 +193,16 @@ def attack_photo(
     second_name: str,
     folder: Path,
     progress: Progress = _no_progress,
-) -> AttackReport:
-    """Attack `photo` with `settings` on `model` (a gradient classifier), save the PNG to
-    download in `folder`, and check it on `model` and on `second` (another classifier,
-    called `second_name` in the checks)."""
+) -> Iterator[AttackReport]:
+    """Attack `photo` with `settings` on `model` (a gradient classifier) and report twice: as
+    soon as the attack ends, the first answer (the pictures, top-5s, metrics and summary; no
+    plot, checks or download yet: `history` and `download` None); then the whole report, with
+    the confidence plot, the PNG to download saved in `folder` and the checks on `model` and on
+    `second` (another classifier, called `second_name` in the checks)."""
     begin = start(model, photo, settings.target_class)
     x_adv, trace = run(model, begin, settings, progress)
+    first = first_answer(model, begin, x_adv, settings)
+    yield first
     progress(None, "checking PNG, JPEG and the second model")
     path = save_download(model, x_adv, photo, begin.true_class, settings.target_class, folder)
     checks = robustness_checks(
@@ -208,7 +214,20 @@ def attack_photo(
         other=second,
         other_name=second_name,
     )
-    return report(model, begin, x_adv, trace, settings, checks, path)
+    described = settings.attack.describe(settings.steps, settings.step_k, settings.lam)
+    title = f"{described}, ε = {settings.eps_k}/255"
+    yield replace(
+        first,
+        history=trace_figure(trace, model.labels, title, quantized=True),
+        checks=checks_markdown(checks, model.labels, settings.target_class),
+        download=str(path),
+    )
+
+
+def attack_photo(model, photo: Image.Image, settings: Settings, **kwargs) -> AttackReport:
+    """The whole report of `attack_stages` (same arguments), without the first answer."""
+    *_, whole = attack_stages(model, photo, settings, **kwargs)
+    return whole
 
 
 def save_download(
@@ -222,34 +241,31 @@ def save_download(
     return path
 
 
-def report(
-    model,
-    begin: Start,
-    x_adv: Tensor,
-    trace: ProbabilityTrace,
-    settings: Settings,
-    checks: list[Check],
-    path: Path,
-) -> AttackReport:
-    """Measure the perturbation and compose everything the tab shows."""
+def first_answer(model, begin: Start, x_adv: Tensor, settings: Settings) -> AttackReport:
+    """What the tab shows the moment the attack ends: one forward pass (the attacked crop) and
+    the measurements; the plot, the checks and the download follow (see attack_stages)."""
     x, labels, eps_k = begin.x, model.labels, settings.eps_k
     size = perturbation_size(x, x_adv)
     changed = float((x_adv != x).float().mean())
-    described = settings.attack.describe(settings.steps, settings.step_k, settings.lam)
-    figure = trace_figure(trace, labels, f"{described}, ε = {eps_k}/255", quantized=True)
+    after = model.probabilities(x_adv)[0]
     return AttackReport(
         adversarial=images.to_pil(x_adv),
         perturbation=images.to_pil(magnified_perturbation(x, x_adv)),
-        top5_after=model.top_k(x_adv, 5)[0],
+        top5_after=top5(labels, after),
         metrics=metrics_markdown(size, eps_k, changed),
-        top5_before=model.top_k(x, 5)[0],
+        top5_before=top5(labels, begin.clean),
         original=images.to_pil(x),
-        # checks[0] is the attacked crop on `model`: the summary's "after" without a forward
-        summary=summary_markdown(labels, begin.clean, checks[0], eps_k, size.psnr_db),
-        history=figure,
-        checks=checks_markdown(checks, labels, settings.target_class),
-        download=str(path),
+        summary=summary_markdown(labels, begin.clean, after, eps_k, size.psnr_db),
+        history=None,
+        checks=CHECKING,
+        download=None,
     )
+
+
+def top5(labels: list[str], probabilities: Tensor) -> dict[str, float]:
+    """{label: probability} of the five most likely classes of one probability vector."""
+    values, indices = probabilities.topk(5)
+    return {labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist(), strict=True)}
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -288,14 +304,15 @@ def checks_markdown(checks: list[Check], labels: list[str], target: int | None) 
 
 
 def summary_markdown(
-    labels: list[str], clean: Tensor, after: Check, eps_k: int, psnr: float
+    labels: list[str], clean: Tensor, after: Tensor, eps_k: int, psnr: float
 ) -> str:
-    """ "cat 90 % → **iguana 99 %** · ε = 4/255, PSNR 45 dB": clean top-1, attacked top-1."""
-    was = int(clean.argmax())
+    """ "cat 90 % → **iguana 99 %** · ε = 4/255, PSNR 45 dB": clean top-1, attacked top-1
+    (`clean` and `after`: the probabilities of the crop before and after the attack)."""
+    was, now = int(clean.argmax()), int(after.argmax())
     seen = "identical" if psnr == float("inf") else f"PSNR {psnr:.0f} dB"
     return (
-        f"### {labels[was]} {pct(float(clean[was]))} → **{labels[after.top1]} "
-        f"{pct(after.top1_prob)}**  ·  ε = {eps_k}/255, {seen}"
+        f"### {labels[was]} {pct(float(clean[was]))} → **{labels[now]} "
+        f"{pct(float(after[now]))}**  ·  ε = {eps_k}/255, {seen}"
     )
 
 

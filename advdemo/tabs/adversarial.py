@@ -12,6 +12,7 @@ eps = 0..16/255). Per-session state: only which photo the results on screen belo
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import gradio as gr
 
@@ -19,7 +20,7 @@ from advdemo import ui
 from advdemo.adversarial import attacks, playground
 from advdemo.adversarial.base import MAX_EPS_K, MAX_LAMBDA, MAX_STEPS
 from advdemo.adversarial.classes import class_choices
-from advdemo.core import files, images
+from advdemo.core import cache, files, images
 from advdemo.core.errors import choice
 from advdemo.core.presets import Preset, by_key
 from advdemo.models import registry
@@ -33,6 +34,7 @@ DEFAULT_TARGET = "common iguana"
 DOWNLOAD_MAX_AGE_S = 3600
 IMAGE_HEIGHT = 300
 EXAMPLES = ["chelsea.png", "coffee.png", "rocket.jpg", "astronaut.jpg"]
+OPENING_PHOTO = EXAMPLES[0]
 
 MODE_CHOICES = [
     ("untargeted: away from the predicted class", "untargeted"),
@@ -141,6 +143,9 @@ The second model (EfficientNet-Lite2, or Lite0 when you attack Lite2) gets the s
 own way: centre crop, bicubic resize to its input size (260×260 for Lite2), as any upload.
 """
 
+# The attack endpoint's parameters a preset sets, in the endpoint's order after the model.
+_PRESET_PARAMETERS = ("method", "eps_k", "steps", "target", "mode", "step_k", "lam")
+
 READY = "### Press a preset above, or set the controls and press *Attack*."
 
 CSS = """
@@ -148,6 +153,7 @@ CSS = """
 #adv-summary h3 { margin: 0; font-size: var(--text-xxl); font-weight: 500; }
 #adv-metrics p { font-size: var(--text-lg); }
 #adv-checks th:last-child, #adv-checks td:last-child { white-space: nowrap; }
+#adv-image label { max-width: 100%; white-space: normal; }
 """
 
 
@@ -163,9 +169,17 @@ def _classifier(store: ModelStore, model_name: object):
 def warm_up(store: ModelStore) -> None:
     """Build both built-in classifiers' gradient paths (BatchNorm folded: every attack runs on
     the first, every transfer check asks the second) and take one attack step on each, so a
-    lecture's first click pays for neither the folding and tracing nor first-call allocations."""
+    lecture's first click pays for neither the folding and tracing nor first-call allocations;
+    then run the presets once (see below)."""
     for name in ("efficientnet-lite0", "efficientnet-lite2"):
         playground.first_step(store.gradient_classifier(name))
+    # The presets are what a whole lecture hall presses at once: computed here, a few seconds
+    # of CPU, every press is served from the shared result cache; the opening photo's top-5 too.
+    for preset in PRESETS:
+        image, *values = apply_preset(preset.key, _PRESET_PARAMETERS)
+        for _ in attack(store, image, DEFAULT_MODEL, *values):
+            pass
+    opening_top5(store)
 
 
 def classify(store: ModelStore, image, model_name) -> dict[str, float]:
@@ -175,8 +189,12 @@ def classify(store: ModelStore, image, model_name) -> dict[str, float]:
     "efficientnet-lite0". The photo is centre-cropped and resized as the model expects.
     """
     model = _classifier(store, model_name)
-    x = model.prepare(images.load_image(image))
-    return model.top_k(x, 5)[0]
+    photo = images.load_image(image)
+
+    def top5() -> dict[str, float]:
+        return model.top_k(model.prepare(photo), 5)[0]
+
+    return cache.shared(store).get(cache.content_key("classify", model_name, photo), top5)
 
 
 def attack(
@@ -201,7 +219,9 @@ def attack(
     grey levels (1..16); lam: λ of the lecture's method (0..100).
     Returns the adversarial image (the model's centre crop, attacked), the perturbation ×10 on
     grey, top-5 after, the metrics, top-5 before, the original crop, a one-line summary, the
-    confidence plot, the robustness checks and the downloadable PNG (crop plus frame).
+    confidence plot, the robustness checks and the downloadable PNG (crop plus frame). Streams:
+    the pictures, top-5s and summary come first, as soon as the attack ends (without plot and
+    PNG); the complete result, which gradio_client returns, follows the checks.
     """
     model = _classifier(store, model_name)
     settings = playground.attack_settings(
@@ -211,17 +231,59 @@ def attack(
     folder = files.output_dir("adversarial")
     files.prune(folder, "*.png", DOWNLOAD_MAX_AGE_S)
     second = playground.transfer_model_name(model_name)
-    result = playground.attack_photo(
-        model,
-        photo,
-        settings,
-        second=store.gradient_classifier(second),
-        second_name=registry.spec(second).title.split(",")[0],
-        folder=folder,
-        progress=lambda done, desc: progress(done, desc=desc),
+
+    def stages():
+        return playground.attack_stages(
+            model,
+            photo,
+            settings,
+            second=store.gradient_classifier(second),
+            second_name=registry.spec(second).title.split(",")[0],
+            folder=folder,
+            progress=lambda done, desc: progress(done, desc=desc),
+        )
+
+    # The same photo, model and settings give the same report: computed once for everyone
+    # (a lecture's preset), kept while its PNG to download still exists. The first answer
+    # (pictures, top-5s) comes as soon as the attack ends, the plot and the checks after.
+    key = cache.content_key("attack", model_name, photo, *_attack_parameters(settings), second)
+    for report in cache.shared(store).stream(key, stages, valid=_download_exists):
+        # The last output is the gr.State: which photo the results on screen belong to.
+        yield (*report.outputs(), image)
+
+
+def attack_known(
+    store: ModelStore,
+    image,
+    model_name,
+    method,
+    eps_k,
+    steps,
+    target,
+    mode,
+    step_k,
+    lam,
+    progress=None,
+) -> bool:
+    """Whether /attack with these values is kept or being computed (so it skips the lane)."""
+    model = _classifier(store, model_name)
+    settings = playground.attack_settings(
+        model.labels, method, eps_k, steps, target, mode, step_k, lam
     )
-    # The last output is the gr.State: which photo the results on screen belong to.
-    return (*result.outputs(), image)
+    photo = images.load_image(image)
+    second = playground.transfer_model_name(model_name)
+    key = cache.content_key("attack", model_name, photo, *_attack_parameters(settings), second)
+    return cache.shared(store).known(key, valid=_download_exists)
+
+
+def _attack_parameters(settings: playground.Settings) -> tuple:
+    """Every parameter an attack's result depends on, for its cache key."""
+    s = settings
+    return (s.attack.key, s.target_class, s.eps_k, s.steps, s.step_k, s.lam)
+
+
+def _download_exists(report: playground.AttackReport) -> bool:
+    return report.download is not None and Path(report.download).is_file()
 
 
 def sweep(
@@ -236,9 +298,21 @@ def sweep(
     model = _classifier(store, model_name)
     settings = playground.sweep_settings(model.labels, method, target, mode, eps_k)
     photo = images.load_image(image)
-    return playground.sweep_photo(
-        model, photo, settings, progress=lambda done, desc: progress(done, desc=desc)
+    key = cache.content_key(
+        "sweep", model_name, photo, settings.attack.key, settings.target_class, settings.eps_k
     )
+    return cache.shared(store).get(
+        key,
+        lambda: playground.sweep_photo(
+            model, photo, settings, progress=lambda done, desc: progress(done, desc=desc)
+        ),
+    )
+
+
+def opening_top5(store: ModelStore) -> dict[str, float]:
+    """The top-5 of the photo the tab opens with (the cat), shown as the page loads (#20:
+    'top-5 before' stayed empty until another photo was picked)."""
+    return classify(store, str(images.asset(OPENING_PHOTO)), DEFAULT_MODEL)
 
 
 def method_changed(method, mode):
@@ -285,8 +359,8 @@ def image_changed(store: ModelStore, image, model_name, results_for):
 def _photo() -> gr.Image:
     """The upload box with the example photos under it."""
     image = ui.image_upload(
-        value=str(images.asset("chelsea.png")),
-        label="photo (upload, paste, or pick an example)",
+        value=str(images.asset(OPENING_PHOTO)),
+        label="photo (upload or paste)",  # the examples below say the rest
         sources=["upload", "clipboard"],
         height=200,
         elem_id="adv-image",
@@ -434,7 +508,16 @@ def build(store: ModelStore) -> None:
     attack_outputs = [r[k] for k in report] + [results_for]
     cleared_by_new_photo = [r[k] for k in report if k != "top5_before"] + [r["sweep_plot"]]
     attack_inputs = _inputs(attack, c)
-    run_attack = ui.on_gpu(ui.friendly(ui.bind(attack, store)))
+    run_attack = ui.on_gpu(ui.friendly(ui.bind(attack, store)), ready=ui.bind(attack_known, store))
+    gr.on(  # no trigger: when the page loads (the opening photo is set, not changed)
+        None,
+        ui.friendly(ui.bind(opening_top5, store)),
+        None,
+        r["top5_before"],
+        api_visibility="private",
+        show_progress="hidden",
+        **ui.LIGHT_LANE,
+    )
     c["image"].change(
         ui.friendly(ui.bind(image_changed, store)),
         [c["image"], c["model_name"], results_for],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gradio as gr
 
 from advdemo import ui
-from advdemo.core import images
+from advdemo.core import cache, images
 from advdemo.core.errors import ModelUnavailable
 from advdemo.models import registry
 from advdemo.models.store import ModelStore
@@ -205,8 +205,27 @@ def _estimate(store: ModelStore, name: str, width: int, height: int) -> float:
 
 
 def _run(store: ModelStore, name: str, x, original_size, asked: int, progress) -> tuple:
-    """Translate the prepared photo x with model `name` (checked) and draw the results."""
+    """Translate the prepared photo x with model `name` (checked) and draw the results; the
+    same pixels, size and model give the same pictures, computed once for everyone."""
+    key = cache.content_key("translate", name, x, tuple(original_size), asked)  # as above
+    return cache.shared(store).get(
+        key, lambda: _translate(store, name, x, original_size, asked, progress)
+    )
 
+
+def translate_known(store: ModelStore, image, model, resolution, upscale=False, progress=None):
+    """Whether this translation is kept or being computed (then it skips the heavy lane)."""
+    if image is None:
+        return False
+    name = cg.check_model(model)
+    x, original_size = cg.prepare(image, resolution, upscale=upscale)
+    key = cache.content_key(
+        "translate", name, x, tuple(original_size), cg.check_long_side(resolution)
+    )
+    return cache.shared(store).known(key)
+
+
+def _translate(store: ModelStore, name: str, x, original_size, asked: int, progress) -> tuple:
     def report(fraction: float, message: str) -> None:
         progress(fraction, desc=message)
 
@@ -380,8 +399,9 @@ def build(store: ModelStore) -> None:
     ui.explanation(LOSSES, elem_id="cg-losses")
 
     outputs = [before, after, reconstruction, heat, summary]
+    known = ui.bind(translate_known, store)
     run.click(
-        ui.on_gpu(ui.friendly(ui.bind(translate, store))),
+        ui.on_gpu(ui.friendly(ui.bind(translate, store)), ready=known),
         inputs=[photo, model, resolution, upscale],
         outputs=outputs,
         api_name="translate",
@@ -399,7 +419,7 @@ def build(store: ModelStore) -> None:
         # not on resolution or upscaling changes: the button applies them; and even here a
         # tiled (slow) size waits for the button
         [photo.change, model.change],
-        ui.on_gpu(ui.friendly(ui.bind(translate_if_ready, store))),
+        ui.on_gpu(ui.friendly(ui.bind(translate_if_ready, store)), ready=known),
         inputs=[photo, model, resolution, upscale],
         outputs=outputs,
         api_name="cyclegan_auto",

@@ -103,3 +103,33 @@ def test_sweep_shows_fgsm_and_pgd_unless_the_attack_is_fgsm(photo, method, lines
 def test_the_second_model_is_lite2_unless_lite2_is_attacked():
     assert playground.transfer_model_name("efficientnet-lite0") == "efficientnet-lite2"
     assert playground.transfer_model_name("efficientnet-lite2") == "efficientnet-lite0"
+
+
+def test_the_first_answer_comes_before_any_check_and_matches_the_whole_report(photo, tmp_path):
+    """Issue #16: the pictures and top-5s as soon as the attack ends; checks, plot, PNG after."""
+    model, second = tiny_classifier(), tiny_classifier(seed=1)
+    asked = []
+    real = second.probabilities
+    second.probabilities = lambda x: asked.append(1) or real(x)
+    target = (clean_class(model, photo) + 3) % 10
+    settings = playground.attack_settings(
+        LABELS, "pgd", 8, 5, f"class {target}", "targeted", 2, 1e-3
+    )
+    stages = playground.attack_stages(
+        model, photo, settings, second=second, second_name="tiny two", folder=tmp_path
+    )
+    first = next(stages)
+    assert asked == [] and list(tmp_path.iterdir()) == []  # no check, no PNG yet
+    assert first.history is None and first.download is None
+    assert first.checks == playground.CHECKING
+    whole = next(stages)
+    assert asked == [1] and whole.download.startswith(str(tmp_path))
+    assert whole.history is not None and "tiny two" in whole.checks
+    for name in ("top5_after", "top5_before", "metrics", "summary"):
+        assert getattr(first, name) == getattr(whole, name), name
+    assert first.adversarial.tobytes() == whole.adversarial.tobytes()
+    with pytest.raises(StopIteration):
+        next(stages)
+    # the summary's "after" is the attacked crop's top-1, as the checks' first row has it
+    top = max(whole.top5_after, key=whole.top5_after.get)
+    assert f"→ **{top} " in whole.summary

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+import time
+import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,8 +18,11 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from advdemo.adversarial import playground
 from advdemo.core import images
+from advdemo.core.cache import ResultCache, content_key
 from advdemo.tabs import adversarial
+from advdemo.ui import lanes
 
 CAT = str(images.asset("chelsea.png"))
 COFFEE = str(images.asset("coffee.png"))
@@ -117,6 +124,22 @@ def test_attack_api_turns_the_cat_into_an_iguana_and_the_png_comes_back(client, 
     assert "EfficientNet-Lite2" in r["checks"]
 
 
+def test_attack_api_streams_the_first_answer_then_the_whole_result(client):
+    """Issue #16: pictures and top-5s as soon as the attack ends, checks and plot after; the
+    client's result is the complete one."""
+    job = client.submit(**attack_args(eps_k=5, steps=6), api_name="/attack")
+    whole = unpack(job.result(timeout=300))
+    outputs = job.outputs()
+    assert len(outputs) == 2
+    first = unpack(outputs[0])
+    assert first["plot"] is None and first["download"] is None
+    assert "Checking" in first["checks"]
+    assert first["after"] == whole["after"] and first["summary"] == whole["summary"]
+    assert first["adversarial"] and first["perturbation"]
+    assert whole["plot"] is not None and whole["download"].endswith(".png")
+    assert "EfficientNet-Lite2" in whole["checks"]
+
+
 def test_panda_style_fgsm_api(client):
     r = unpack(
         client.predict(
@@ -208,7 +231,76 @@ def test_nan_and_inf_through_raw_json_get_clear_messages(app_url, index, value, 
     assert message in (json.loads(payload)["error"] or ""), payload
 
 
+def test_the_opening_photo_has_its_top5_when_the_page_loads(demo):
+    """Issue #20: the tab opens with the cat loaded but 'top-5 before' stayed empty (the photo
+    is set, not changed, so nothing classified it)."""
+    before = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "adv-before")
+    on_load = [
+        fn
+        for fn in demo.fns.values()
+        if any(trigger == "load" for _, trigger in fn.targets)
+        and before in fn.outputs
+        and not fn.inputs
+    ]
+    assert len(on_load) == 1
+    top5 = on_load[0].fn()
+    assert max(top5, key=top5.get) in CAT_CLASSES
+
+
+def test_the_photo_label_is_short_enough_for_lecture_mode(demo):
+    """Issue #20: "photo (upload, paste, or pick an example)" was clipped in lecture mode."""
+    image = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "adv-image")
+    assert len(image.label) <= 24 and "example" not in image.label
+
+
 # --------------------------------------------------------------------------- browser
+
+
+def open_tab(page, title: str) -> None:
+    """Click the tab `title`, from the overflow menu where a narrow screen put it."""
+    page.wait_for_selector(".tab-container", timeout=60_000)
+    page.wait_for_timeout(300)  # Gradio measures the tab row, then moves what overflows
+    tab = page.get_by_role("tab", name=title)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    page.locator(".overflow-menu > button").first.click()
+    page.locator(".overflow-dropdown button", has_text=title).first.click()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("viewport", "query"),
+    [((1366, 900), ""), ((1920, 1080), "?lecture=1"), ((390, 844), "")],
+    ids=["laptop", "lecture", "phone"],
+)
+def test_the_tab_opens_with_the_cats_top5_and_an_unclipped_photo_label(
+    browser, app_url, artifacts, viewport, query
+):
+    """Issue #20: 'top-5 before' empty on opening; the photo label clipped in lecture mode."""
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    try:
+        page.goto(app_url + query)
+        open_tab(page, adversarial.TITLE)
+        page.wait_for_function(
+            "() => /cat|tabby/.test(document.querySelector('#adv-before')?.innerText || '')",
+            timeout=60_000,
+        )
+        label = page.locator("#adv-image label").first
+        assert label.inner_text().strip() == "photo (upload or paste)"
+        clipped = label.evaluate(
+            """el => {
+                const box = el.getBoundingClientRect();
+                const block = el.closest('#adv-image').getBoundingClientRect();
+                return el.scrollWidth > el.clientWidth + 1 || box.right > block.right + 1;
+            }"""
+        )
+        assert not clipped
+        name = f"adversarial-opening-{viewport[0]}x{viewport[1]}{'-lecture' if query else ''}"
+        page.locator("#adv-results").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"{name}.png"))
+    finally:
+        page.close()
 
 
 @pytest.mark.browser
@@ -263,3 +355,161 @@ def test_cat_to_iguana_in_a_browser(page, app_url, artifacts):
         timeout=180_000,
     )
     page.screenshot(path=str(artifacts / "adversarial.png"), full_page=True)
+
+
+# --------------------------------------------------------------------------- shared results
+
+
+class FreshCache:
+    """The session's store (its loaded models) with a result cache of its own, empty."""
+
+    def __init__(self, store):
+        self._store = store
+        self.results = ResultCache()
+
+    def derived(self, key, make):
+        return self.results if key == ("result-cache",) else self._store.derived(key, make)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def final(stream) -> tuple:
+    """The attack endpoint's last answer (what gradio_client returns)."""
+    *_, last = stream
+    return last
+
+
+def fake_attack_photo(calls: list):
+    """Stands in for playground.attack_stages: records its inputs and yields one report that
+    names them, so a test can tell whose result came back (and runs in no time)."""
+
+    def attack_photo(model, photo, settings, *, second, second_name, folder, progress):
+        s = settings
+        names = (content_key(photo), model.input_size, s.attack.key, s.target_class, s.eps_k)
+        names += (s.steps, s.step_k, s.lam, second_name)
+        calls.append(names)
+        path = folder / f"fake-{len(calls)}-{uuid.uuid4().hex[:6]}.png"
+        photo.save(path)
+        yield playground.AttackReport(
+            photo, photo, {}, "", {}, photo, repr(names), None, "", str(path)
+        )
+
+    return attack_photo
+
+
+PRESET = (MODEL, "pgd", 4, 20, "common iguana", "targeted", 1, 0.001)
+
+
+def test_identical_attacks_are_computed_once_and_never_served_for_other_inputs(
+    store, monkeypatch, tmp_path
+):
+    calls: list = []
+    monkeypatch.setattr(playground, "attack_stages", fake_attack_photo(calls))
+    fresh = FreshCache(store)
+    nudged = images.load_image(CAT)
+    nudged.putpixel((200, 150), tuple(min(255, v + 1) for v in nudged.getpixel((200, 150))))
+    nudged_path = tmp_path / "cat-one-pixel-brighter.png"
+    nudged.save(nudged_path)
+    variants = {  # each differs from the preset in one thing
+        "preset": (CAT, *PRESET),
+        "one pixel": (str(nudged_path), *PRESET),
+        "model": (CAT, "efficientnet-lite2", *PRESET[1:]),
+        "method": (CAT, MODEL, "lecture", *PRESET[2:]),
+        "eps": (CAT, MODEL, "pgd", 5, *PRESET[3:]),
+        "steps": (CAT, MODEL, "pgd", 4, 21, *PRESET[4:]),
+        "target": (CAT, MODEL, "pgd", 4, 20, "goldfish", "targeted", 1, 0.001),
+        "mode": (CAT, MODEL, "pgd", 4, 20, "common iguana", "untargeted", 1, 0.001),
+        "step": (CAT, MODEL, "pgd", 4, 20, "common iguana", "targeted", 2, 0.001),
+        "lambda": (CAT, MODEL, "pgd", 4, 20, "common iguana", "targeted", 1, 0.01),
+    }
+    summaries = {}
+    for name, args in variants.items():
+        summaries[name] = final(adversarial.attack(fresh, *args))[6]
+        assert summaries[name] == repr(calls[-1]), name  # its own inputs' result
+    assert len(calls) == len(variants) and len(set(summaries.values())) == len(variants)
+    for name, args in variants.items():  # asked again: every answer from the cache
+        assert final(adversarial.attack(fresh, *args))[6] == summaries[name]
+    assert len(calls) == len(variants)
+    # a kept report is known (it skips the heavy lane), one never asked for is not
+    assert adversarial.attack_known(fresh, CAT, *PRESET)
+    assert not adversarial.attack_known(fresh, CAT, MODEL, "pgd", 6, *PRESET[3:])
+    # a kept report whose PNG was deleted (pruned after an hour) is computed again
+    Path(final(adversarial.attack(fresh, CAT, *PRESET))[9]).unlink()
+    assert final(adversarial.attack(fresh, CAT, *PRESET))[6] == summaries["preset"]
+    assert len(calls) == len(variants) + 1
+
+
+def test_100_users_pressing_the_preset_at_once_cost_one_attack(store, monkeypatch):
+    calls: list = []
+    fake = fake_attack_photo(calls)
+    fresh = FreshCache(store)
+
+    def slow_attack(*args, **kwargs):
+        deadline = time.monotonic() + 30  # until the other 99 wait for this very result
+        while fresh.results.stats().joined < 99 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        yield from fake(*args, **kwargs)
+
+    monkeypatch.setattr(playground, "attack_stages", slow_attack)
+    answers = [None] * 100
+    start = threading.Barrier(100)
+
+    def student(i):
+        start.wait()
+        answers[i] = final(adversarial.attack(fresh, CAT, *PRESET))
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(calls) == 1
+    assert fresh.results.stats().joined == 99
+    assert all(a is not None and a[:-1] == answers[0][:-1] for a in answers)
+
+
+def test_warm_up_computes_every_preset_so_the_first_press_costs_no_attack(store, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(playground, "attack_stages", fake_attack_photo(calls))
+    fresh = FreshCache(store)
+    adversarial.warm_up(fresh)
+    assert len(calls) == len(adversarial.PRESETS)
+    for preset in adversarial.PRESETS:
+        image, *values = adversarial.apply_preset(preset.key, adversarial._PRESET_PARAMETERS)
+        final(adversarial.attack(fresh, image, MODEL, *values))
+    assert final(adversarial.attack(fresh, CAT, *PRESET))[6] == repr(calls[0])
+    assert len(calls) == len(adversarial.PRESETS)
+
+
+@pytest.mark.browser
+def test_a_waiting_user_sees_their_place_in_the_heavy_lane(page, app_url, artifacts):
+    """Issue #16: while the heavy lane is busy, the user's progress line says where they are."""
+    lane = lanes.heavy_lane()
+    release = threading.Event()
+    holding = threading.Barrier(lane.workers + 1)
+
+    def hold():
+        holding.wait(30)
+        release.wait(120)
+
+    try:
+        for k in range(lane.workers):  # every worker busy with another user's long job
+            lane.submit(f"another user {k}", "hold", hold, "hold")
+        holding.wait(30)
+        page.goto(app_url)
+        open_tab(page, adversarial.TITLE)
+        page.wait_for_selector("#adv-run", timeout=60_000)
+        page.locator("#adv-run").click()
+        page.wait_for_function(
+            "() => document.body.innerText.includes('Yours is next in the heavy lane')",
+            timeout=60_000,
+        )
+        page.locator("#adv-results").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "adversarial-waiting-in-line.png"))
+    finally:
+        release.set()
+    page.wait_for_function(
+        "() => document.querySelector('#adv-after')?.innerText.includes('common iguana')",
+        timeout=180_000,
+    )

@@ -22,6 +22,7 @@ from advdemo.tabs import cyclegan as tab
 from advdemo.translation import cyclegan as cg
 from benchmarks.common import launch_local
 from tests.conftest import place_online, wait_for_new_image
+from tests.tabs.test_adversarial import FreshCache
 from tests.translation.test_cyclegan import junyanz_checkpoint
 
 CAT = str(images.asset("chelsea.png"))  # 451×300
@@ -99,12 +100,55 @@ def test_changing_the_model_or_photo_runs_by_itself_only_when_quick(store, tmp_p
     def progress(fraction, desc=None):
         pass
 
-    out = tab.translate_if_ready(store, str(big), cg.BUILTIN, 1024, progress=progress)
+    fresh = FreshCache(store)  # nothing computed by other tests is served here
+    out = tab.translate_if_ready(fresh, str(big), cg.BUILTIN, 1024, progress=progress)
     assert ran == []
     assert "1024×684" in out[4] and "press **Translate**" in out[4]
     assert re.search(r"about \d+ s", out[4])
-    out = tab.translate_if_ready(store, CAT, cg.BUILTIN, 1024, progress=progress)  # own size
+    out = tab.translate_if_ready(fresh, CAT, cg.BUILTIN, 1024, progress=progress)  # own size
     assert ran == [(300, 448)] and "Ran at **448×300**" in out[4]
+
+
+def test_identical_translations_are_computed_once_and_never_served_for_other_inputs(
+    store, tmp_path, monkeypatch
+):
+    real, ran = cg.translate, []
+
+    def counted(x, original_size, *args, **kwargs):
+        ran.append((tuple(x.shape[-2:]), original_size))
+        return real(x, original_size, *args, **kwargs)
+
+    monkeypatch.setattr(cg, "translate", counted)
+    fresh = FreshCache(store)
+    nudged = images.load_image(CAT)
+    nudged.putpixel((0, 0), tuple(255 - v for v in nudged.getpixel((0, 0))))
+    nudged.save(tmp_path / "nudged.png")
+    small = tmp_path / "small.png"
+    images.load_image(CAT).resize((200, 133)).save(small)
+    variants = {  # each differs from the first in one thing
+        "cat at 128": (CAT, cg.BUILTIN, 128, False),
+        "one pixel": (str(tmp_path / "nudged.png"), cg.BUILTIN, 128, False),
+        "resolution": (CAT, cg.BUILTIN, 160, False),
+        "small": (str(small), cg.BUILTIN, 256, False),
+        "upscaled": (str(small), cg.BUILTIN, 256, True),
+    }
+    pictures = {}
+    for name, args in variants.items():
+        pictures[name] = tab.translate(fresh, *args, progress=lambda *a, **k: None)
+    assert len(ran) == len(variants)
+    for name, args in variants.items():
+        again = tab.translate(fresh, *args, progress=lambda *a, **k: None)
+        assert again is pictures[name]
+    assert len(ran) == len(variants)
+    # the one-pixel change reaches G(x): a different picture, not the cat's
+    assert pictures["one pixel"][0].getpixel((0, 0)) != pictures["cat at 128"][0].getpixel((0, 0))
+    assert pictures["upscaled"][0].size == (256, 172) and pictures["small"][0].size == (200, 132)
+    # a kept translation is known, so it skips the heavy lane; another size is not
+    assert tab.translate_known(fresh, CAT, cg.BUILTIN, 128)
+    assert not tab.translate_known(fresh, CAT, cg.BUILTIN, 96)
+    # the same photo through the automatic run shares the button's result
+    tab.translate_if_ready(fresh, CAT, cg.BUILTIN, 128, progress=lambda *a, **k: None)
+    assert len(ran) == len(variants)
 
 
 def test_api_returns_the_cycle_where_a_reverse_exists(offline_client, offline_store):

@@ -496,7 +496,7 @@ def build(store: ModelStore) -> None:
                 sweep_btn = gr.Button("ε sweep (k = 0…16)", elem_id="adv-sweep")
         with gr.Column(scale=3, elem_id="adv-results"):
             r = _results()
-    with gr.Accordion("How it works", open=True, elem_classes="lecture-hide"):
+    with gr.Accordion("How it works", open=True):
         ui.explanation(EXPLANATION)
 
     # ---- wiring

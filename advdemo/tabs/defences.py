@@ -304,7 +304,7 @@ def build(store: ModelStore) -> None:
                 losses = gr.Plot(label="training loss", elem_id="def-losses")
                 rates = gr.Plot(label="detector", elem_id="def-rates")
     bb = blackbox.layout()
-    with gr.Accordion("How it works", open=True, elem_classes="lecture-hide"):
+    with gr.Accordion("How it works", open=True):
         ui.explanation(EXPLANATION + blackbox.EXPLANATION)
 
     # ---- wiring

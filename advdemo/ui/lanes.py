@@ -37,8 +37,17 @@ except ImportError:
 def on_gpu(fn: Callable[..., Any], *, ready: Callable[..., bool] | None = None):
     """Mark a heavy callback: spaces.GPU where the `spaces` package is importable (ZeroGPU lends
     a GPU per call), elsewhere the fair heavy lane (`heavy` below: one job per session at a
-    time, sessions in turn, low CPU priority, the queue position shown while waiting)."""
+    time, sessions in turn, low CPU priority, the queue position shown while waiting).
+    A callback that ui.bind sends to a remote backend (Ray Serve replicas, `runs_remotely`)
+    skips the local workers: the replicas queue and run it, so waiting here in turn would only
+    let one heavy job at a time reach however many replicas there are."""
+    if getattr(fn, "runs_remotely", False):
+        return heavy(fn, ready=_always)
     return heavy(fn, ready=ready) if spaces is None else spaces.GPU(fn)
+
+
+def _always(*args: Any, **kwargs: Any) -> bool:
+    return True
 
 
 # ---------------------------------------------------------------- heavy work at low CPU priority

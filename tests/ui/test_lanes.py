@@ -199,3 +199,25 @@ def test_an_answer_already_known_skips_the_queue():
         release.set()
     assert in_session("student", callback, 5) == 6  # unknown: through the lane
     assert len([e for e in lane.log if e[0] == "queued"]) == 2
+
+
+def test_a_callback_served_by_remote_replicas_does_not_wait_for_the_local_workers(monkeypatch):
+    """With the Ray backend, ui.bind marks what the replicas run (`runs_remotely`): those calls
+    go straight on (the replicas queue them), so a busy local worker cannot hold them up, while
+    a callback run here still goes through the lane."""
+    lane = FairLane(workers=1)
+    monkeypatch.setattr(lanes, "heavy_lane", lambda: lane)
+    monkeypatch.setattr(lanes, "spaces", None)
+    _, release = blocker(lane, "lecturer")
+
+    def remote(x):
+        return x * 3
+
+    remote.runs_remotely = True
+    try:
+        assert in_session("student", lanes.on_gpu(remote), 2) == 6  # while the worker is busy
+        assert [label for event, _, label in lane.log if event == "queued"] == ["hold"]
+    finally:
+        release.set()
+    assert in_session("student", lanes.on_gpu(lambda x: x + 1), 1) == 2
+    assert len([e for e in lane.log if e[0] == "queued"]) == 2

@@ -18,6 +18,7 @@ from advdemo import ui
 from advdemo.adversarial import playground
 from advdemo.core.errors import InputError
 from advdemo.translation import cyclegan
+from advdemo.ui import lanes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 WAIT_S = 120  # only a bound for a broken app: the events below decide
@@ -35,7 +36,9 @@ def test_every_heavy_endpoint_queues_in_the_heavy_lane_and_sliders_in_their_own(
     for name in heavy & present:
         assert _lane(demo, name) == ui.HEAVY_LANE["concurrency_id"], name
     assert _lane(demo, "generate") == ui.SLIDER_LANE["concurrency_id"]
-    assert ui.HEAVY_LANE["concurrency_limit"] == 1
+    # Gradio's own limit is lifted off ZeroGPU: the fair lane (ui.lanes.FairLane) decides
+    # what runs, one job per session, sessions in turn (tests/ui/test_lanes.py)
+    assert ui.HEAVY_LANE["concurrency_limit"] == (None if lanes.spaces is None else 1)
 
 
 def _held(monkeypatch, module, name: str):

@@ -190,8 +190,10 @@ def plane_figure(snap: Snapshot, title: str = "", height: int = 520) -> go.Figur
     square = {**_AXIS, "range": [-EXTENT, EXTENT], "constrain": "domain"}
     layout = {
         "title": {
-            "text": f"{title}{headline}<br><span style='font-size:11px'>{key}</span>",
-            "font": {"size": 14},
+            # one size for both lines: a size set inside the text would escape lecture mode's
+            # scaling of every figure's fonts (ui.page)
+            "text": f"{title}{headline}<br>{key}",
+            "font": {"size": 13},
             "x": 0.02,
         },
         "height": height,

@@ -18,7 +18,9 @@ DEMOS = {
     "Vector arithmetic": "#arith-gallery",
     "CycleGAN": "#cg-input",
     "Adversarial playground": "#adv-image",
+    "Defences & black box": "#def-presets",
     "1-D GAN": "#toy-gan-game",
+    "2-D GAN lab": "#gan-lab-main",
 }
 # ...and within one scroll on a phone, where a row's columns stack (the 1-D GAN's controls
 # column comes before its plots: its preset list and Play button are what is reached)

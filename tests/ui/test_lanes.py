@@ -125,7 +125,22 @@ def in_session(session: str, coroutine_fn, *args):
         LocalContext.request.set(SimpleNamespace(session_hash=session))
         return await coroutine_fn(*args)
 
-    return contextvars.copy_context().run(asyncio.run, main())
+    # in a thread of its own: after a browser test, playwright's sync API leaves an event loop
+    # running in the main thread, where asyncio.run refuses to start another
+    result: dict = {}
+
+    def run():
+        try:
+            result["value"] = contextvars.copy_context().run(asyncio.run, main())
+        except BaseException as exc:  # handed to the caller below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def test_heavy_callbacks_run_in_the_lane_and_a_replaced_one_leaves_its_outputs():

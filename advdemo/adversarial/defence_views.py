@@ -98,15 +98,15 @@ class Trainer:
         return (self.data.name, settings)
 
     def run(self) -> Iterator[str]:
-        todo = [s for s in self.wanted if self.cache.get(self.key(s)) is None]
-        for i, settings in enumerate(todo):
-            label = f"training {settings.title} ({i + 1} of {len(todo)})"
+        untrained = [s for s in self.wanted if self.cache.get(self.key(s)) is None]
+        for i, settings in enumerate(untrained):
+            label = f"training {settings.title} ({i + 1} of {len(untrained)})"
             run = Training(self.data, settings, budget_s=self.budget_s)
             last = -1.0
             for step in run:
                 text = self._status(label, step)
                 if self.progress is not None:
-                    self.progress((i + step.fraction) / len(todo), text)
+                    self.progress((i + step.fraction) / len(untrained), text)
                 if step.seconds - last >= STATUS_EVERY_S:
                     last = step.seconds
                     yield text

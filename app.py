@@ -106,6 +106,11 @@ def launch_options() -> dict:
         # queue holds 256 events; the lanes' own limits bound the threads actually used.
         "max_threads": 320,
         "ssr_mode": False,
+        # Gradio asks for its own page once, with a 3 s timeout, and refuses to start when
+        # that fails ("localhost is not accessible"): on a busy 2-core machine, with the
+        # warm-up already running, the first page can take longer. Nothing here needs the
+        # share link that check is for.
+        "_frontend": False,
         "css": page_css(),
         "js": page.JS,
         "theme": gr.themes.Soft(),

@@ -133,7 +133,23 @@ def main(argv: list[str]) -> int:
     bin_dir = python.parent
     run([str(bin_dir / "ruff"), "check", "."], cwd=ROOT)
     run([str(bin_dir / "ruff"), "format", "--check", "."], cwd=ROOT)
-    return subprocess.run([str(python), "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
+    return subprocess.run(
+        [str(python), "-m", "pytest", *parallel(rest), *rest], cwd=ROOT, env=env
+    ).returncode
+
+
+MAX_WORKERS = 4  # each worker launches the app and loads its models (about 2 GB)
+
+
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist's options: one worker per core (at most MAX_WORKERS), a test file's tests
+    kept on one worker (they share module fixtures), unless the caller chose (-n, -p no:xdist).
+    Much of the suite waits on a browser, a server or a subprocess, so two workers on two
+    cores finish well before one."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) or "xdist" in a for a in args):
+        return []
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
 
 
 if __name__ == "__main__":

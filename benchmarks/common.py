@@ -134,16 +134,40 @@ def interleaved_wall_cpu(
     return wall, cpu
 
 
+SERVE_TIMEOUT_S = 120.0  # a launched app's first page, on a busy machine
+
+
 def launch_local(demo, **options) -> str:
-    """Launch `demo` on a free loopback port without blocking; its URL (no trailing slash)."""
+    """Launch `demo` on a free loopback port without blocking; its URL (no trailing slash),
+    once its page answers. Gradio's own check gives the page one try of 3 s and then refuses
+    to start ("localhost is not accessible"); on a busy machine (two test workers, a load
+    test beside) the first page of this app can take longer, so we wait for it ourselves."""
     _, url, _ = demo.launch(
         server_name="127.0.0.1",
         server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
-        **{"ssr_mode": False, **options},
+        **{"ssr_mode": False, "_frontend": False, **options},
     )
-    return url.rstrip("/")
+    url = url.rstrip("/")
+    wait_for_page(url, SERVE_TIMEOUT_S)
+    return url
+
+
+def wait_for_page(url: str, timeout: float) -> None:
+    """Until GET `url`/ answers 200 (RuntimeError after `timeout` seconds)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/", timeout=30, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not serve its page within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def median_ms(samples: list[float]) -> float:

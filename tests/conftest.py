@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
 os.environ.setdefault("no_proxy", "localhost,127.0.0.1")
+# Under pytest-xdist each worker launches its own app: give each its own Gradio cache folder,
+# so one app's clean-up never deletes a file another is serving.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _base = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    os.environ["GRADIO_TEMP_DIR"] = str(_base / os.environ["PYTEST_XDIST_WORKER"])
 
 import pytest
 

@@ -77,10 +77,14 @@ def build_demo(store: ModelStore) -> gr.Blocks:
             gr.Markdown(HEADER, elem_classes="lecture-hide")
             page.lecture_toggle()
         # tabs wrap onto more rows on a narrow screen instead of hiding behind a "…" menu
-        with gr.Tabs(overflow_behavior="wrap"):
+        exports: dict[str, dict] = {}
+        with gr.Tabs(overflow_behavior="wrap") as tabs:
             for tab in TABS:
                 with gr.Tab(tab.TITLE, id=tab.TAB_ID):
-                    tab.build(store)
+                    exports[tab.TAB_ID] = tab.build(store) or {}
+        for tab in TABS:  # events from one tab into another, once every tab exists
+            if hasattr(tab, "link"):
+                tab.link(store, tabs, exports)
         with gr.Accordion(
             "Models, their sources and licences", open=False, elem_classes="lecture-hide"
         ):

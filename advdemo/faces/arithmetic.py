@@ -60,27 +60,34 @@ def parse_item(generator: FaceGenerator, slot: str, index: int, item: object) ->
         seed = errors.seed(f"{where} (a seed)", item)
         return generator.sample_z(seed, 1)[0]
     if isinstance(item, list | tuple):
-        if len(item) != nz:
-            raise InputError(
-                f"{where} is a list of {len(item)} numbers; a code has exactly {nz} "
-                f"(or give a seed, a whole number from 0 to {MAX_SEED})."
-            )
-        if not all(_is_number(v) for v in item):
-            bad = next(v for v in item if not _is_number(v))
-            raise InputError(f"{where}: a code holds numbers only, found {bad!r}.")
-        code = torch.tensor([float(v) for v in item], dtype=torch.float32)
-        if not torch.isfinite(code).all():
-            raise InputError(f"{where}: the code contains NaN or infinite numbers.")
-        if code.abs().max() > MAX_CODE_ENTRY:
-            raise InputError(
-                f"{where}: code entries must lie within ±{MAX_CODE_ENTRY:g} (codes are drawn "
-                f"from N(0, 1)); the largest here is {code.abs().max():.3g}."
-            )
-        return code
+        return parse_code(generator, where, item)
     raise InputError(
         f"{where} must be a seed (whole number) or a code (list of {nz} numbers); "
         f"got {type(item).__name__}."
     )
+
+
+def parse_code(generator: FaceGenerator, where: str, item: Sequence[object]) -> Tensor:
+    """A list of nz finite numbers within ±MAX_CODE_ENTRY -> the code (nz,); `where` starts
+    each message (e.g. "Slot A, pick 2")."""
+    nz = generator.nz
+    if len(item) != nz:
+        raise InputError(
+            f"{where} is a list of {len(item)} numbers; a code has exactly {nz} "
+            f"(or give a seed, a whole number from 0 to {MAX_SEED})."
+        )
+    if not all(_is_number(v) for v in item):
+        bad = next(v for v in item if not _is_number(v))
+        raise InputError(f"{where}: a code holds numbers only, found {bad!r}.")
+    code = torch.tensor([float(v) for v in item], dtype=torch.float32)
+    if not torch.isfinite(code).all():
+        raise InputError(f"{where}: the code contains NaN or infinite numbers.")
+    if code.abs().max() > MAX_CODE_ENTRY:
+        raise InputError(
+            f"{where}: code entries must lie within ±{MAX_CODE_ENTRY:g} (codes are drawn "
+            f"from N(0, 1)); the largest here is {code.abs().max():.3g}."
+        )
+    return code
 
 
 def parse_slot(

@@ -274,6 +274,8 @@ def message(snap: Inversion, hint: str = "") -> str:
         return f"Searching … step {snap.step} of {snap.steps}, PSNR {snap.psnr:.1f} dB.{hint}"
     return (
         f"**Found a code** after {snap.steps} steps: PSNR {snap.psnr:.1f} dB, "
-        f"{verdict(snap.psnr, snap.detail)}. ‖z‖ = {float(snap.code.norm()):.1f}.{hint} "
-        "Press *add to active slot* to use it."
+        f"{verdict(snap.psnr, snap.detail)}. ‖z‖ = {float(snap.code.norm()):.1f}.{hint}" + USE_IT
     )
+
+
+USE_IT = " Press *add to active slot* to use it, or edit it in the latent explorer."

@@ -26,6 +26,7 @@ from advdemo.core import errors, files, pictures
 from advdemo.core.errors import InputError
 from advdemo.faces import attributes as fa
 from advdemo.faces import latent
+from advdemo.faces.arithmetic import parse_code
 from advdemo.models.wrappers import FaceGenerator
 
 MAX_OFFSET = 10.0  # slider offsets in units of the prior's std along a unit direction
@@ -121,17 +122,33 @@ def check_offsets(dirs: Directions, values: Sequence[object]) -> Tensor:
     )
 
 
+def start_code(generator: FaceGenerator, seed: object, code: object = None) -> Tensor:
+    """The code (nz,) the explorer edits: `code` when one is given (a list of nz numbers, e.g.
+    an uploaded face's found by inversion), else the seed's. An empty code means "none"."""
+    if code is None or (isinstance(code, list | tuple | str) and len(code) == 0):
+        return generator.sample_z(check_seed(seed), 1)[0]
+    if isinstance(code, Tensor):
+        code = code.detach().cpu().flatten().tolist()
+    if not isinstance(code, list | tuple):
+        raise InputError(
+            f"The code must be a list of {generator.nz} numbers (or empty, to use the seed); "
+            f"got {type(code).__name__}."
+        )
+    return parse_code(generator, "The code", code)
+
+
 def edited_code(
     generator: FaceGenerator,
     dirs: Directions,
     seed: object,
     offsets: Sequence[object],
     disentangle: bool = False,
+    code: object = None,
 ) -> Tensor:
-    """The code (nz,) of `seed` moved along every slider direction by its offset."""
-    seed = check_seed(seed)
+    """The start code (the seed's, or `code`) moved along every slider direction by its
+    offset."""
+    z = start_code(generator, seed, code)
     off = check_offsets(dirs, offsets)
-    z = generator.sample_z(seed, 1)[0]
     return latent.apply_offsets(z, dirs.matrix(bool(disentangle)), off)
 
 
@@ -173,9 +190,10 @@ def face_view(
     seed: object,
     offsets: Sequence[object],
     disentangle: bool = False,
+    code: object = None,
 ) -> FaceView:
-    """The explorer's face: seed + slider offsets -> big image and attribute read-outs."""
-    z = edited_code(generator, dirs, seed, offsets, disentangle)
+    """The explorer's face: seed (or `code`) + slider offsets -> big image and read-outs."""
+    z = edited_code(generator, dirs, seed, offsets, disentangle, code)
     faces, features = fa.faces_and_features(generator, z[None])
     scores = {k: float(v[0]) for k, v in fa.scores_from_features(features).items()}
     return FaceView(
@@ -279,9 +297,10 @@ def interpolation_codes(
     end_seed: object,
     offsets: Sequence[object],
     disentangle: bool = False,
+    code: object = None,
 ) -> tuple[Tensor, Tensor]:
-    """Start = the explorer's face (seed + slider edits), end = another seed's face."""
-    z0 = edited_code(generator, dirs, start_seed, offsets, disentangle)
+    """Start = the explorer's face (seed or `code`, + slider edits), end = another seed's."""
+    z0 = edited_code(generator, dirs, start_seed, offsets, disentangle, code)
     z1 = generator.sample_z(check_seed(end_seed, "End seed"), 1)[0]
     return z0, z1
 

@@ -1,30 +1,25 @@
 """The "Vector arithmetic" tab: man with glasses − man + woman = woman with glasses, by clicking.
 
-Layout and wiring only: the arithmetic and presets are advdemo.faces.arithmetic, the inversion
-advdemo.faces.inversion. Each
-slot's picks live in a gr.JSON (a list of seeds and/or 100-number codes): that is exactly what
-the public "arithmetic" API takes, so what a student clicks together can be replayed through
-gradio_client. The gallery's seeds live in gr.State (per browser session); a click decodes
-only the slot's picks and their average, in one batch (about the cost of one face).
+Layout and wiring only: the arithmetic and presets are advdemo.faces.arithmetic; the upload's
+inversion is a section of its own (tabs/arithmetic_inversion.py). Each slot's picks live in a
+gr.JSON (a list of seeds and/or 100-number codes): that is exactly what the public "arithmetic"
+API takes, so what a student clicks together can be replayed through gradio_client. The
+gallery's seeds live in gr.State (per browser session); a click decodes only the slot's picks
+and their average, in one batch (about the cost of one face).
 """
 
 from __future__ import annotations
 
-import logging
-
 import gradio as gr
 
 from advdemo import ui
-from advdemo.core import images
-from advdemo.core.errors import MAX_SEED, InputError, ModelUnavailable, choice, whole
+from advdemo.core.errors import MAX_SEED, InputError, choice
 from advdemo.faces import arithmetic as ar
 from advdemo.faces import attributes as fa
-from advdemo.faces import inversion as inv
 from advdemo.models.runtime import single_thread
 from advdemo.models.store import ModelStore
 from advdemo.models.wrappers import FaceGenerator
-
-log = logging.getLogger("advdemo.arithmetic")
+from advdemo.tabs import arithmetic_inversion
 
 TITLE = "Vector arithmetic"
 TAB_ID = "arithmetic"
@@ -35,8 +30,6 @@ SLOTS = ar.SLOT_NAMES
 DEFAULT_NAMES = ("man with glasses", "man without glasses", "woman without glasses")
 MAX_NAME = 40
 AVERAGE_SCALE = 3  # a slot's average face is sent at 192 px, nearest-neighbour
-INVERSION_STEPS = 150
-MAX_INVERSION_STEPS = 500
 DIRECTIONS = ("arithmetic-directions",)  # store.derived key: the labelled directions (K, nz)
 ASTRONAUT_FACE_BOX = (150, 25, 290, 165)  # the face in assets/astronaut.jpg (NASA, public domain)
 
@@ -86,16 +79,6 @@ HOW_TO = (
     "soon as all three slots hold a face."
 )
 
-INVERSION_EXPLANATION = r"""
-Upload a photo of a face and the app searches for a code whose face matches it, by gradient
-descent on the pixel error plus a small pull towards typical codes:
-$$z^\ast = \arg\min_z \; \lVert G(z) - x\rVert^2 + \lambda\,\lVert z\rVert^2/100 .$$
-A few random starts are optimised at once and the best is kept. The photo is cut to its
-central square and shrunk to 64×64, so crop it to the face first. The generator can only draw
-faces like the gallery's: whatever you upload, you get the nearest face it can make, and the
-PSNR says how near that is.
-"""
-
 
 def warm_up(store: ModelStore) -> None:
     """Nothing to prepare: the face generator is warmed with every model, and a click decodes
@@ -128,21 +111,6 @@ def _add_to_active(generator: FaceGenerator, active: str, slots: tuple, item: ob
             continue
         out += list(_slot_view(generator, ar.with_pick(name, value, item), name))
     return out
-
-
-def _not_a_face_hint(store: ModelStore, picture) -> str:
-    """A sentence (and a pop-up) when the built-in ImageNet classifier confidently sees
-    something else than a face; empty otherwise."""
-    try:
-        classifier = store.classifier("efficientnet-lite0")
-    except ModelUnavailable:
-        log.warning("no classifier for the not-a-face hint; inverting without it")
-        return ""
-    guess = inv.classify_not_a_face(classifier, picture)
-    if guess is None:
-        return ""
-    gr.Warning(inv.not_a_face_warning(*guess))
-    return inv.not_a_face_note(*guess)
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -242,33 +210,6 @@ def load_preset(store: ModelStore, key: str):
     return out
 
 
-def example_face():
-    """The astronaut photo in assets/, cut to her face."""
-    return images.load_image(images.asset("astronaut.jpg")).crop(ASTRONAUT_FACE_BOX)
-
-
-def invert_upload(store: ModelStore, upload, steps, progress=gr.Progress()):
-    """Find the code of an uploaded face by gradient descent (GAN inversion).
-
-    Yields (target | reconstruction picture, a message, the code as a list of 100 numbers);
-    the last yield is the best code found.
-    """
-    steps = whole("Steps", steps, 10, MAX_INVERSION_STEPS)
-    picture = images.load_image(upload)
-    target = inv.face_crop(picture)
-    hint = _not_a_face_hint(store, picture)
-    generator = store.face_generator()
-    progress((0, steps), desc="starting from the closest of 64 random faces")
-    for snap in inv.inversion(generator, target, steps=steps, every=10):
-        progress((snap.step, steps), desc=f"step {snap.step}/{steps}, PSNR {snap.psnr:.1f} dB")
-        code = [round(v, 5) for v in snap.code.tolist()]
-        message = inv.message(snap, hint)
-        if snap.done and (snap.psnr < inv.ROUGH_PSNR or snap.detail < inv.FACE_DETAIL):
-            detail = f"{max(snap.detail, 0):.0%} of the detail"
-            gr.Warning(f"Poor reconstruction (PSNR {snap.psnr:.1f} dB, {detail}): is it a face?")
-        yield inv.comparison(target, snap.reconstruction), message, code
-
-
 def add_inverted(store: ModelStore, code, active, a, b, c):
     if not code:
         raise InputError("Upload a face and press *find its code* first.")
@@ -280,10 +221,9 @@ def add_inverted(store: ModelStore, code, active, a, b, c):
 # --------------------------------------------------------------------------- layout
 
 
-def build(store: ModelStore) -> None:
+def build(store: ModelStore) -> dict:
     initial_items, initial_state, _ = _gallery_view(store.face_generator(), 0)
     gallery_state = gr.State(initial_state)
-    inverted_code = gr.State(None)
 
     ui.explanation(EXPLANATION)
     with gr.Row():
@@ -293,7 +233,7 @@ def build(store: ModelStore) -> None:
             active, preset_buttons, preset_note, settings, compute_button = _controls()
     names, slot_picks, slot_avg, clear_buttons = _slots()
     result_outputs = _results()
-    upload, example, steps, invert_button, inversion_outputs, add_button = _inversion()
+    inversion = arithmetic_inversion.layout()
     with gr.Accordion("Codes of the slots (the arithmetic API takes these lists)", open=False):
         slot_json = [
             gr.JSON(value=[], label=f"Slot {slot}", elem_id=f"arith-codes-{slot.lower()}")
@@ -386,23 +326,15 @@ def build(store: ModelStore) -> None:
             **private,
         ).success(api_name=f"arithmetic_preset_{p.key}_result", **refresh)
 
-    example.click(
-        ui.friendly(example_face), None, upload, api_name="arithmetic_example_face", **private
-    )
-    invert_button.click(
-        ui.on_gpu(endpoint(invert_upload)),
-        [upload, steps],
-        [*inversion_outputs, inverted_code],
-        api_name="arithmetic_invert",
-        **ui.HEAVY_LANE,
-    )
-    add_button.click(
+    arithmetic_inversion.wire(store, inversion)
+    inversion["add"].click(
         endpoint(add_inverted),
-        [inverted_code, active, *slot_json],
+        [inversion["code"], active, *slot_json],
         slot_outputs,
         api_name="arithmetic_add_inverted",
         **private,
     ).success(api_name="arithmetic_refresh_after_add", **refresh)
+    return {"inversion": inversion}  # its "edit" button is wired by the latent explorer
 
 
 def _gallery(initial_items: list) -> tuple:
@@ -555,45 +487,3 @@ def _result(title: str, elem_id: str, label: str | None = None, **options) -> gr
     """A result picture under its heading (its hidden label is the heading unless given)."""
     gr.Markdown(f"#### {title}")
     return ui.picture(None, label or title, elem_id, buttons=["download"], **options)
-
-
-def _inversion() -> tuple:
-    """The GAN-inversion panel: upload, example, steps, button; comparison and message
-    (what invert_upload yields first); the "add to active slot" button."""
-    with gr.Accordion(
-        "Your own face: find its code (GAN inversion)", open=False, elem_id="arith-inversion-panel"
-    ):
-        ui.explanation(INVERSION_EXPLANATION)
-        with gr.Row():
-            with gr.Column(scale=2):
-                upload = ui.image_upload(
-                    label="A photo of a face",
-                    sources=["upload", "clipboard"],
-                    height=260,
-                    elem_id="arith-upload",
-                )
-                with gr.Row():
-                    example = gr.Button(
-                        "Example: astronaut photo", size="sm", elem_id="arith-example-face"
-                    )
-                    steps = gr.Slider(
-                        10,
-                        MAX_INVERSION_STEPS,
-                        value=INVERSION_STEPS,
-                        step=10,
-                        label="Steps",
-                        elem_id="arith-steps",
-                    )
-                invert_button = gr.Button(
-                    "Find its code", variant="primary", elem_id="arith-invert"
-                )
-            with gr.Column(scale=3):
-                comparison = gr.Image(
-                    label="Your face, 64×64 | the generator's closest face",
-                    format="png",
-                    interactive=False,
-                    elem_id="arith-inversion",
-                )
-                inversion_message = gr.Markdown(elem_id="arith-inversion-message")
-                add_button = gr.Button("Add to active slot", elem_id="arith-add-inverted")
-    return upload, example, steps, invert_button, [comparison, inversion_message], add_button

@@ -14,13 +14,15 @@ import secrets
 import gradio as gr
 
 from advdemo import ui
+from advdemo.core.errors import InputError
 from advdemo.core.presets import Preset, by_key
 from advdemo.faces import architecture
 from advdemo.faces import attributes as fa
+from advdemo.faces import inversion as inv
 from advdemo.faces import views as fv
 from advdemo.models.runtime import single_thread
 from advdemo.models.store import ModelStore
-from advdemo.ui.events import redraw_on_commit, redrawing_css
+from advdemo.ui.events import INSTANT, redraw_on_commit, redrawing_css
 
 TITLE = "Latent explorer"
 TAB_ID = "latent"
@@ -138,13 +140,15 @@ def generate(
     smile: float,
     man: float,
     dark_hair: float,
+    code: list | None = None,
 ):
     """The face of `seed` moved along each direction by its offset (in prior std units,
-    |x| ≤ 5 as the sliders allow), and its attribute read-outs (HTML)."""
+    |x| ≤ 5 as the sliders allow), and its attribute read-outs (HTML). A `code` (100 numbers,
+    e.g. what "arithmetic_invert" found for an uploaded face) replaces the seed's code."""
     offsets = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, glasses, smile, man, dark_hair]
     generator, dirs = store.face_generator(), _directions(store)
     with single_thread():  # one small face: two threads only wait on busy cores
-        view = fv.face_view(generator, dirs, seed, offsets, bool(disentangle))
+        view = fv.face_view(generator, dirs, seed, offsets, bool(disentangle), code)
     return view.image, view.readout
 
 
@@ -168,13 +172,14 @@ def interpolate(
     smile: float,
     man: float,
     dark_hair: float,
+    code: list | None = None,
 ):
-    """lerp and slerp strips (2–64 frames) from the edited start face to the end seed's face,
-    the plot of ‖z‖ along both paths, and an animated GIF of both."""
+    """lerp and slerp strips (2–64 frames) from the edited start face (the seed's, or `code`'s
+    as in generate) to the end seed's face, the plot of ‖z‖ along both paths, and a GIF."""
     offsets = [pc1, pc2, pc3, pc4, pc5, pc6, pc7, pc8, pc9, pc10, glasses, smile, man, dark_hair]
     generator = store.face_generator()
     z0, z1 = fv.interpolation_codes(
-        generator, _directions(store), start_seed, end_seed, offsets, bool(disentangle)
+        generator, _directions(store), start_seed, end_seed, offsets, bool(disentangle), code
     )
     it = fv.interpolation(generator, z0, z1, frames)
     return it.lerp_strip, it.slerp_strip, it.norm_figure, str(it.gif_path)
@@ -198,7 +203,28 @@ def set_preset(key: str):
 
 
 def new_face():
-    return (secrets.randbelow(NEW_SEED_BELOW), *_zeros())
+    """A new seed, the sliders at 0 and no uploaded code."""
+    return (secrets.randbelow(NEW_SEED_BELOW), *_zeros(), None, gr.Group(visible=False))
+
+
+def back_to_seeds():
+    """Leave the uploaded face: its code is dropped and the seed's face returns."""
+    return None, gr.Group(visible=False)
+
+
+def open_code(code, comparison, message):
+    """The arithmetic tab's inverted code opened here: the code, the photo panel shown with
+    the upload beside its reconstruction, the sliders at 0, and this tab selected."""
+    if not code:
+        raise InputError("Upload a face and press *find its code* first.")
+    return (
+        code,
+        gr.Group(visible=True),
+        comparison,
+        PHOTO_NOTE + (message or "").replace(inv.USE_IT, ""),
+        *_zeros(),
+        gr.Tabs(selected=TAB_ID),
+    )
 
 
 def reset_sliders():
@@ -209,7 +235,13 @@ def random_end():
     return secrets.randbelow(NEW_SEED_BELOW)
 
 
-def build(store: ModelStore) -> None:
+PHOTO_NOTE = (
+    "**Your photo's code is loaded:** the sliders, presets and interpolation start from it, "
+    "not from a seed; they edit G(z*), the right-hand face. "
+)
+
+
+def build(store: ModelStore) -> dict:
     generator, dirs = store.face_generator(), _directions(store)
     assert tuple(d.key for d in dirs) == fv.SLIDER_KEYS, (
         "the generate() signature lists the sliders by name; keep them in step"
@@ -222,6 +254,7 @@ def build(store: ModelStore) -> None:
     ui.explanation(explanation_md())
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
+            photo = _photo_panel()
             with gr.Row():
                 seed = ui.seed_box(DEFAULT_SEED, "Seed", "latent-seed", scale=2)
                 new_button = gr.Button("New face", elem_id="latent-new", scale=1)
@@ -274,9 +307,10 @@ def build(store: ModelStore) -> None:
     # ------------------------------------------------------------------ events
     generate_fn = ui.friendly(ui.bind(generate, store))
     interpolate_fn = ui.friendly(ui.bind(interpolate, store))
-    face_inputs = [seed, disentangle, *sliders]
+    code = photo["code"]
+    face_inputs = [seed, disentangle, *sliders, code]
     face_outputs = [face, readout]
-    path_inputs = [seed, end_seed, frames, disentangle, *sliders]
+    path_inputs = [seed, end_seed, frames, disentangle, *sliders, code]
     live = {"show_progress": "hidden", "trigger_mode": "always_last", **ui.SLIDER_LANE}
     gr.on(
         [s.input for s in sliders] + [disentangle.input],
@@ -290,9 +324,15 @@ def build(store: ModelStore) -> None:
     private = {"api_visibility": "private"}
     redraw = dict(fn=generate_fn, inputs=face_inputs, outputs=face_outputs, **live, **private)
     redraw_on_commit(seed, "latent_seed_commit", redraw)  # Enter or leaving the box
+    leave = [code, photo["panel"]]
     ui.set_then_redraw(
-        new_button, new_face, [seed, *sliders], "latent_new_seed", "latent_new_face", redraw
+        new_button, new_face, [seed, *sliders, *leave], "latent_new_seed", "latent_new_face", redraw
     )
+    ui.set_then_redraw(
+        photo["back"], back_to_seeds, leave, "latent_back_to_seeds", "latent_seed_face", redraw
+    )
+    # typing a seed means "a seed's face": the uploaded code steps aside at the first key
+    seed.input(back_to_seeds, None, leave, api_name="latent_seed_typed", **INSTANT)
     ui.set_then_redraw(
         reset_button, reset_sliders, sliders, "latent_reset_sliders", "latent_reset_face", redraw
     )
@@ -319,6 +359,41 @@ def build(store: ModelStore) -> None:
         api_name="interpolate",
         **keep,
     )
+    return {"photo": photo, "sliders": sliders, "redraw": redraw}
+
+
+def link(store: ModelStore, tabs: gr.Tabs, exports: dict) -> None:
+    """ "Edit it in the latent explorer" in the arithmetic tab's inversion: its code, photo
+    and message come here, the sliders reset, this tab opens and the face is redrawn."""
+    mine, found = exports[TAB_ID], exports["arithmetic"]["inversion"]
+    photo = mine["photo"]
+    found["edit"].click(
+        ui.friendly(open_code),
+        [found["code"], found["comparison"], found["message"]],
+        [photo["code"], photo["panel"], photo["image"], photo["message"], *mine["sliders"], tabs],
+        api_name="latent_open_code",
+        **INSTANT,
+    ).success(api_name="latent_open_code_face", **mine["redraw"]).then(
+        None, js="() => document.querySelector('#latent-photo-image')?.scrollIntoView()"
+    )
+
+
+def _photo_panel() -> dict:
+    """Shown while an uploaded face's code is edited: the upload beside its reconstruction
+    with the PSNR, the code itself, and the way back to seeds."""
+    with gr.Group(visible=False, elem_id="latent-photo") as panel:
+        image = gr.Image(
+            label="Your photo, 64×64 | G(z*), the generator's closest face",
+            format="png",
+            interactive=False,
+            height=170,
+            elem_id="latent-photo-image",
+        )
+        message = gr.Markdown(elem_id="latent-photo-message")
+        with gr.Accordion("Its code z* (100 numbers; generate's `code`)", open=False):
+            code = gr.JSON(None, label="code", elem_id="latent-code")
+        back = gr.Button("Back to the seed's faces", size="sm", elem_id="latent-back")
+    return {"panel": panel, "image": image, "message": message, "code": code, "back": back}
 
 
 def _sliders(dirs: fv.Directions) -> list[gr.Slider]:

@@ -122,7 +122,7 @@ def test_the_rocket_is_not_rated_above_a_real_face(G):
     """#20 item 4: the rocket photo inverted to 22.0 dB, "a rough likeness", above the
     astronaut's real face (18.7 dB); the detail check tells them apart."""
     from advdemo.core import images
-    from advdemo.tabs.arithmetic import ASTRONAUT_FACE_BOX
+    from advdemo.tabs.arithmetic_inversion import ASTRONAUT_FACE_BOX
 
     face = images.load_image(images.asset("astronaut.jpg")).crop(ASTRONAUT_FACE_BOX)
     rocket = images.load_image(images.asset("rocket.jpg"))

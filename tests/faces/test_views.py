@@ -155,3 +155,35 @@ def test_bad_frame_counts_are_rejected(g, dirs, frames, message):
 def test_bad_end_seed_is_named(g, dirs):
     with pytest.raises(InputError, match="End seed must be at least 0"):
         fv.interpolation_codes(g, dirs, 0, -5, offsets())
+
+
+def test_a_given_code_replaces_the_seed_and_takes_the_slider_edits(g, dirs):
+    """#15 "edit your own photo": the explorer edits an uploaded face's code (found by
+    inversion) exactly as it edits a seed's; the seed is then not used."""
+    code = g.sample_z(4242, 1)[0]
+    zero = [0.0] * n_dirs()
+    by_seed = fv.face_view(g, dirs, 4242, zero)
+    by_code = fv.face_view(g, dirs, 0, zero, code=code.tolist())
+    assert by_code.image.tobytes() == by_seed.image.tobytes()
+    glasses = [0.0] * (n_dirs() - 4) + [4.0, 0.0, 0.0, 0.0]
+    edited = fv.face_view(g, dirs, 0, glasses, code=code.tolist())
+    assert torch.allclose(edited.z, fv.edited_code(g, dirs, 4242, glasses))
+    assert edited.scores["glasses"] > by_code.scores["glasses"] + 0.2
+    z0, _ = fv.interpolation_codes(g, dirs, 0, 57, zero, code=code.tolist())
+    assert torch.equal(z0, code)
+    assert torch.equal(fv.start_code(g, 9, []), g.sample_z(9, 1)[0])  # empty: the seed's
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ([0.5] * 3, "list of 3 numbers; a code has exactly 100"),
+        ([float("nan")] * 100, "NaN or infinite"),
+        ([50.0] * 100, "within ±10"),
+        (["a"] * 100, "numbers only"),
+        ({"z": 1}, "must be a list of 100 numbers"),
+    ],
+)
+def test_bad_codes_are_refused_with_a_message(g, dirs, code, message):
+    with pytest.raises(InputError, match=message):
+        fv.face_view(g, dirs, 0, [0.0] * n_dirs(), code=code)

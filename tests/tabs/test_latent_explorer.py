@@ -47,6 +47,27 @@ def test_interpolate_api(client):
     assert plot["type"] == "plotly"
 
 
+def test_generate_and_interpolate_edit_a_given_code(client, store):
+    """#15 "edit your own photo": a code (what inversion finds for an upload) replaces the
+    seed; the sliders act on it; a script that never sends a code gets the seed's face."""
+    code = [round(v, 5) for v in store.face_generator().sample_z(31, 1)[0].tolist()]
+    by_seed, _ = client.predict(seed=31, api_name="/generate")
+    by_code, _ = client.predict(seed=0, code=code, api_name="/generate")
+    smiling, _ = client.predict(seed=0, smile=4.0, code=code, api_name="/generate")
+    with Image.open(by_seed) as a, Image.open(by_code) as b, Image.open(smiling) as c:
+        assert max(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes(), strict=True)) <= 1
+        assert c.tobytes() != b.tobytes()
+    lerp, *_ = client.predict(
+        start_seed=0, end_seed=4, frames=4, code=code, api_name="/interpolate"
+    )
+    reference, *_ = client.predict(start_seed=31, end_seed=4, frames=4, api_name="/interpolate")
+    with Image.open(lerp) as a, Image.open(reference) as b:
+        assert a.size == b.size
+        assert max(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes(), strict=True)) <= 1
+    with pytest.raises(AppError, match="a code has exactly 100"):
+        client.predict(seed=0, code=[0.1, 0.2], api_name="/generate")
+
+
 # Parameters of the public endpoints in order, each with a valid value. NaN and ±inf cannot be
 # sent by gradio_client (its JSON encoder refuses them), but any other HTTP client can; these
 # tests post raw JSON with NaN / Infinity tokens to the same endpoints.
@@ -219,3 +240,44 @@ def test_typed_seeds_apply_on_blur_once(page, app_url):
     page.locator("#latent-end-seed input").fill("99")
     page.locator("#latent-readout").click()
     wait_for_new_image(page, lerp, lerp_before)
+
+
+@pytest.mark.browser
+def test_an_uploaded_face_opens_in_the_explorer_and_the_sliders_edit_it(
+    browser, app_url, artifacts
+):
+    """#15: find the astronaut's code in the arithmetic tab, one click opens it here with the
+    photo beside its reconstruction and the PSNR; a slider edits it; "back" leaves it."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(app_url)
+    page.get_by_role("tab", name="Vector arithmetic").click()
+    page.locator("#arith-inversion-panel button").first.click()
+    page.locator("#arith-example-face").click()
+    page.wait_for_selector("#arith-upload img", timeout=30_000)
+    page.locator("#arith-steps input[type=number]").fill("10")
+    page.locator("#arith-steps input[type=number]").press("Enter")
+    page.locator("#arith-invert").click()
+    page.wait_for_function(
+        "() => document.querySelector('#arith-inversion-message').innerText.includes('Found')",
+        timeout=60_000,
+    )
+    face = "#latent-face img"
+    page.wait_for_selector(face, state="attached")
+    seed_face = page.locator(face).get_attribute("src")
+    page.locator("#arith-edit-inverted").click()
+    page.wait_for_selector("#latent-photo-image img", state="visible", timeout=30_000)
+    assert "PSNR" in page.locator("#latent-photo-message").inner_text()
+    own_face = wait_for_new_image(page, face, seed_face)
+    page.locator("#latent-smile input[type=range]").fill("4")
+    wait_for_new_image(page, face, own_face)
+    page.screenshot(path=str(artifacts / "latent-own-photo.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator("#latent-photo-image").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "latent-own-photo-phone.png"))
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.locator("#latent-back").click()
+    page.wait_for_selector("#latent-photo-image", state="hidden", timeout=30_000)
+    page.wait_for_function(
+        "src => document.querySelector('#latent-face img').src !== src", arg=own_face
+    )
+    page.close()

@@ -188,6 +188,8 @@ class Settings:
     toy_gan_steps: int = 500
     gan2d_steps: int = 50
     inversion_steps: int = 10
+    defence_epochs: int | None = None  # the defences tab's trainings; None: the tab's default
+    defence_pgd_steps: int | None = None
     long_translate_side: int | None = None  # the freeze scenario; None: the largest offered
     mix: str = "free"  # "lecture": the heavy requests are the tabs' presets (see MIXES)
 
@@ -354,6 +356,16 @@ def make_invert(params: list[Param], rng: random.Random, s: Settings) -> dict:
     return kwargs
 
 
+def make_defence(params: list[Param], rng: random.Random, s: Settings) -> dict:
+    """The defences tab's trainings: defaults, unless the settings shorten the training."""
+    kwargs = make_default(params, rng, s)
+    if s.defence_epochs is not None:
+        _set(kwargs, params, r"^epochs$", s.defence_epochs)
+    if s.defence_pgd_steps is not None:
+        _set(kwargs, params, r"^pgd_steps$", s.defence_pgd_steps)
+    return kwargs
+
+
 def make_default(params: list[Param], rng: random.Random, s: Settings) -> dict:
     """Any other endpoint (e.g. /interpolate, /truncation): defaults with a fresh seed."""
     kwargs = valid_kwargs(params, rng)
@@ -372,6 +384,9 @@ MAKERS: dict[str, Maker] = {
     "/gan2d": make_gan2d,
     "/arithmetic": make_arithmetic,
     "/arithmetic_invert": make_invert,
+    "/defence_train": make_defence,
+    "/robustness_curve": make_defence,
+    "/detector": make_defence,
 }
 
 

@@ -62,7 +62,11 @@ EXPECTED_PUBLIC = {
 
 CALL_TIMEOUT = 60.0  # seconds: no answer by then counts as a hang
 WORKERS = 6
-FUZZ_SETTINGS = Settings(attack_steps=2, toy_gan_steps=20, inversion_steps=10)
+# Short work: a bad value must be refused before any work starts, and a value that turns out
+# valid (λ = 2.5) should not cost a full training.
+FUZZ_SETTINGS = Settings(
+    attack_steps=2, toy_gan_steps=20, inversion_steps=10, defence_epochs=2, defence_pgd_steps=1
+)
 
 GENERIC = ui.UNEXPECTED.split("(")[0].strip()  # "Something went wrong on the server ..."
 BARE_GRADIO = "has not enabled verbose error reporting"  # gradio_client's text for error: null

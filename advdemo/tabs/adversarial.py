@@ -5,8 +5,8 @@ playground module runs a whole attack), the models come from the store. Public A
 "classify" (image, model → top-5), "attack" (image, model, method, eps, steps, target, ... →
 adversarial image, perturbation ×10, top-5 after, metrics, top-5 before, original, summary,
 confidence plot, robustness checks, PNG) and "eps_sweep" (→ plot of probabilities against
-eps = 0..16/255); "linearity" and the attack's start are tabs/adversarial_why.py's. Per-session state: only which photo the results on screen belong to
-(gr.State).
+eps = 0..16/255); "linearity" and the attack's start are tabs/adversarial_why.py's.
+Per-session state: only which photo the results on screen belong to (gr.State).
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ GROWTH_EPS_K = 1  # the linear view at the smallest change an 8-bit image can st
 SIZES = (
     ("8×8 grey (the digits)", 8 * 8),
     ("28×28 grey (MNIST)", 28 * 28),
-    ("32×32 colour (CIFAR-10)", 32 * 32 * 3),
-    ("64×64 colour", 64 * 64 * 3),
-    ("128×128 colour", 128 * 128 * 3),
+    ("32×32×3 (CIFAR-10)", 32 * 32 * 3),
+    ("64×64×3", 64 * 64 * 3),
+    ("128×128×3", 128 * 128 * 3),
 )
 
 
@@ -170,7 +170,7 @@ def linear_growth(eps: float, m: float, sizes) -> list[tuple[str, int, float]]:
 
 def growth_sizes(side: int, channels: int = 3) -> list[tuple[str, int]]:
     """SIZES and the model's own input (side × side colour), smallest first."""
-    own = (f"{side}×{side} colour (this model)", side * side * channels)
+    own = (f"{side}×{side}×{channels} (this model)", side * side * channels)
     return sorted([*SIZES, own], key=lambda s: s[1])
 
 
@@ -203,7 +203,7 @@ def curves_figure(curves: LogitCurves, labels: list[str]) -> go.Figure:
             x=[-reach, reach],
             y=[at_zero - tangent * reach, at_zero + tangent * reach],
             mode="lines",
-            name=f"{label}: tangent at ε = 0 ({tangent:+.2f} per grey level)",
+            name=f"{label}: tangent at 0, {tangent:+.2f} per level",
             line={"color": colour, "width": 2, "dash": "dash"},
         )
     fig.add_vline(x=0, line={"color": "#888", "width": 1})
@@ -217,7 +217,8 @@ def curves_figure(curves: LogitCurves, labels: list[str]) -> go.Figure:
 
 def growth_figure(curves: LogitCurves, eps_k: float = GROWTH_EPS_K) -> go.Figure:
     """The linear view: ε·m·n against n at ε = eps_k/255, m = this model's ‖∇ₓJ‖₁/n, with the
-    input sizes marked, and the loss change measured on the model at its own n."""
+    input sizes marked, and the loss change measured on the model at its own n. Both axes are
+    logarithmic: a change proportional to n is a straight line of slope 1."""
     rows = linear_growth(eps_k / 255, curves.mean_abs_grad, growth_sizes(curves.side))
     fig = go.Figure()
     fig.add_scatter(
@@ -225,8 +226,9 @@ def growth_figure(curves: LogitCurves, eps_k: float = GROWTH_EPS_K) -> go.Figure
         y=[v for _, _, v in rows],
         mode="lines+markers+text",
         text=[label.split(" (")[0] for label, _, _ in rows],
-        textposition="top left",
-        name=f"ε·m·n = ε‖w‖₁ (linear model, m = {curves.mean_abs_grad:.2g})",
+        textposition=["bottom right", "top left"] * (len(rows) // 2)
+        + ["top left"] * (len(rows) % 2),
+        name=f"linear model: ε·m·n, m = {curves.mean_abs_grad:.2g}",
         line={"color": "#555", "width": 3},
         hovertext=[f"{label}: n = {n:,}, ε·m·n = {v:.3g}" for label, n, v in rows],
     )
@@ -235,11 +237,11 @@ def growth_figure(curves: LogitCurves, eps_k: float = GROWTH_EPS_K) -> go.Figure
         y=[curves.loss_at_growth - curves.loss_at_0],
         mode="markers",
         marker={"size": 14, "symbol": "star", "color": TARGET_COLOUR},
-        name="the real model: loss change measured",
+        name="this model: loss change measured",
     )
     fig.update_layout(
-        **{**LAYOUT, "yaxis": {"title": f"change of the score at ε = {eps_k:g}/255"}},
-        title={**TITLE, "text": "the linear view: ε‖w‖₁ grows with n"},
+        **{**LAYOUT, "yaxis": {"title": "change of the score", "type": "log"}},
+        title={**TITLE, "text": f"ε‖w‖₁ at ε = {eps_k:g}/255 grows with n"},
         xaxis={"title": "inputs n (pixels × channels)", "type": "log"},
     )
     return fig

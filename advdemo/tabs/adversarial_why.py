@@ -123,14 +123,15 @@ def layout(c: dict) -> dict[str, gr.components.Component]:
     ui.explanation(TRY_THIS, fold=False, elem_id="adv-why-try")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
-            out["eps_from_k"] = gr.Number(
-                -lin.MAX_K, minimum=-lin.MAX_K, maximum=lin.MAX_K, label="ε from (grey levels)",
-                elem_id="adv-lin-from",
-            )  # fmt: skip
-            out["eps_to_k"] = gr.Number(
-                lin.MAX_K, minimum=-lin.MAX_K, maximum=lin.MAX_K, label="ε to (grey levels)",
-                elem_id="adv-lin-to",
-            )  # fmt: skip
+            with gr.Row():
+                out["eps_from_k"] = gr.Number(
+                    -lin.MAX_K, minimum=-lin.MAX_K, maximum=lin.MAX_K, label="ε from (k/255)",
+                    min_width=120, elem_id="adv-lin-from",
+                )  # fmt: skip
+                out["eps_to_k"] = gr.Number(
+                    lin.MAX_K, minimum=-lin.MAX_K, maximum=lin.MAX_K, label="ε to (k/255)",
+                    min_width=120, elem_id="adv-lin-to",
+                )  # fmt: skip
             out["run"] = gr.Button(
                 "Logits along the FGSM direction", variant="primary", elem_id="adv-lin-run"
             )

@@ -90,7 +90,7 @@ def test_the_figures_show_both_logits_their_tangents_and_the_linear_view():
     names = [t["name"] for t in fig["data"]]
     assert names[0] == "cat (true), line fit R² = 1.00"
     assert names[2].startswith("iguana (target), line fit R² = 0.99")
-    assert "tangent at ε = 0 (-1.00 per grey level)" in names[1]
+    assert names[1] == "cat: tangent at 0, -1.00 per level"
     growth = json.loads(lin.growth_figure(curves).to_json())
     line, star = growth["data"]
     # m = 300 / 300 = 1, ε = 1/255: ε·m·n = n / 255 for every size

@@ -13,7 +13,6 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from advdemo.adversarial import playground
-from advdemo.core import images
 from advdemo.core.errors import InputError
 from advdemo.tabs import adversarial
 from advdemo.tabs import adversarial_why as why
@@ -23,9 +22,7 @@ from tests.tabs.test_adversarial import CAT, MODEL, PRESET, FreshCache, final, o
 OLD_ARGUMENTS = (MODEL, "fgsm", 2, 20, "common iguana", "untargeted", 1, 0.001)
 
 
-def test_the_start_is_part_of_the_result_key_and_the_old_call_means_the_photo(
-    store, monkeypatch
-):
+def test_the_start_is_part_of_the_result_key_and_the_old_call_means_the_photo(store, monkeypatch):
     seen: list = []
 
     def fake_stages(model, photo, settings, *, second, second_name, folder, progress):
@@ -49,7 +46,7 @@ def test_the_start_is_part_of_the_result_key_and_the_old_call_means_the_photo(
 
 
 def test_the_preset_starts_from_flat_grey_with_lambda_zero():
-    image, *values = adversarial.apply_preset("nothing", adversarial._PRESET_PARAMETERS)
+    _photo, *values = adversarial.apply_preset("nothing", adversarial._PRESET_PARAMETERS)
     settings = dict(zip(adversarial._PRESET_PARAMETERS, values, strict=True))
     assert settings["start"] == "grey" and settings["lam"] == 0 and settings["method"] == "lecture"
     assert all(p["start"] == "photo" for p in adversarial.PRESETS if p.key != "nothing")

@@ -220,31 +220,40 @@ def growth_figure(curves: LogitCurves, eps_k: float = GROWTH_EPS_K) -> go.Figure
     input sizes marked, and the loss change measured on the model at its own n. Both axes are
     logarithmic: a change proportional to n is a straight line of slope 1."""
     rows = linear_growth(eps_k / 255, curves.mean_abs_grad, growth_sizes(curves.side))
+    xs, ys = [n for _, n, _ in rows], [v for _, _, v in rows]
+    measured = curves.loss_at_growth - curves.loss_at_0
+    shown = [y for y in (*ys, measured) if y > 0] or [1.0]  # a log axis shows only y > 0
     fig = go.Figure()
     fig.add_scatter(
-        x=[n for _, n, _ in rows],
-        y=[v for _, _, v in rows],
+        x=xs,
+        y=ys,
         mode="lines+markers+text",
         text=[label.split(" (")[0] for label, _, _ in rows],
-        textposition=["bottom right", "top left"] * (len(rows) // 2)
-        + ["top left"] * (len(rows) % 2),
+        textposition="top left",  # off the rising line
         name=f"linear model: ε·m·n, m = {curves.mean_abs_grad:.2g}",
         line={"color": "#555", "width": 3},
         hovertext=[f"{label}: n = {n:,}, ε·m·n = {v:.3g}" for label, n, v in rows],
     )
     fig.add_scatter(
         x=[curves.n],
-        y=[curves.loss_at_growth - curves.loss_at_0],
+        y=[measured],
         mode="markers",
         marker={"size": 14, "symbol": "star", "color": TARGET_COLOUR},
         name="this model: loss change measured",
     )
     fig.update_layout(
-        **{**LAYOUT, "yaxis": {"title": "change of the score", "type": "log"}},
+        **{**LAYOUT, "yaxis": {"title": "change of the score", **_decades(shown, 0.3, 0.9)}},
         title={**TITLE, "text": f"ε‖w‖₁ at ε = {eps_k:g}/255 grows with n"},
-        xaxis={"title": "inputs n (pixels × channels)", "type": "log"},
+        xaxis={"title": "inputs n (pixels × channels)", **_decades(xs, 0.8, 0.2)},
     )
     return fig
+
+
+def _decades(values: list[float], below: float, above: float) -> dict:
+    """A logarithmic axis ticked at powers of ten, padded `below` and `above` (in decades) so
+    that the labels beside the first and last points stay inside the plot."""
+    logs = np.log10(values)
+    return {"type": "log", "dtick": 1, "range": [logs.min() - below, logs.max() + above]}
 
 
 def summary_markdown(curves: LogitCurves, labels: list[str]) -> str:

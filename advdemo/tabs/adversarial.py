@@ -505,7 +505,7 @@ def build(store: ModelStore) -> None:
                 sweep_btn = gr.Button("ε sweep (k = 0…16)", elem_id="adv-sweep")
         with gr.Column(scale=3, elem_id="adv-results"):
             r = _results()
-    why_out = why.layout(c)
+    why_out = why.layout()
     with gr.Accordion("How it works", open=True):
         ui.explanation(EXPLANATION + why.EXPLANATION)
 

@@ -116,7 +116,7 @@ def linearity(store: ModelStore, image, model_name, target, eps_from_k, eps_to_k
     return cache.shared(store).get(key, measure)
 
 
-def layout(c: dict) -> dict[str, gr.components.Component]:
+def layout() -> dict[str, gr.components.Component]:
     """The section's controls and outputs (the photo, model and target are the playground's)."""
     out: dict[str, gr.components.Component] = {}
     gr.Markdown("## Why it works: the linear view", elem_id="adv-why-title")

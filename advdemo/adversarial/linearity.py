@@ -244,7 +244,7 @@ def growth_figure(curves: LogitCurves, eps_k: float = GROWTH_EPS_K) -> go.Figure
     fig.update_layout(
         **{**LAYOUT, "yaxis": {"title": "change of the score", **_decades(shown, 0.3, 0.9)}},
         title={**TITLE, "text": f"ε‖w‖₁ at ε = {eps_k:g}/255 grows with n"},
-        xaxis={"title": "inputs n (pixels × channels)", **_decades(xs, 0.8, 0.2)},
+        xaxis={"title": "inputs n (pixels × channels)", **_decades(xs, 1.1, 0.2)},
     )
     return fig
 

@@ -52,6 +52,7 @@ def test_the_preset_starts_from_flat_grey_with_lambda_zero():
     assert all(p["start"] == "photo" for p in adversarial.PRESETS if p.key != "nothing")
 
 
+@pytest.mark.slow
 def test_old_callers_of_attack_with_nine_arguments_still_get_their_answer(client):
     """The start was added at the end: a client that sends the old nine arguments gets the
     photo's attack, the same as one that names start="photo"."""

@@ -43,6 +43,7 @@ EXPECTED_PUBLIC = {
     "/classify",
     "/attack",
     "/eps_sweep",
+    "/linearity",
     "/translate",
     "/toy_gan",
     "/generator_costs",

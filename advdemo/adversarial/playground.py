@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 from torch import Tensor
@@ -29,12 +30,21 @@ from advdemo.adversarial.classes import class_from_choice
 from advdemo.adversarial.fgsm import fgsm
 from advdemo.adversarial.metrics import PerturbationSize, magnified_perturbation, perturbation_size
 from advdemo.adversarial.plots import sweep_figure, trace_figure
-from advdemo.adversarial.robustness import Check, download_image, robustness_checks
+from advdemo.adversarial.robustness import (
+    Check,
+    download_frame_size,
+    download_image,
+    robustness_checks,
+)
 from advdemo.adversarial.sweep import eps_sweep
 from advdemo.core import images
 from advdemo.core.errors import InputError, choice, finite, whole
 
 MODES = ("untargeted", "targeted")
+# Where an attack begins: the photo, or "nothing" (the lecture's first experiment): uniform
+# noise (seeded, the same for everyone) or flat mid-grey, which then stands in for the photo.
+STARTS = ("photo", "noise", "grey")
+NOISE_SEED = 0
 SWEEP_KS = range(17)  # eps = 0..16 / 255
 SWEEP_PGD_STEPS = 10
 TRANSFER_MODELS = ("efficientnet-lite2", "efficientnet-lite0")  # the second model, and its stand-in
@@ -63,6 +73,7 @@ class Settings:
     steps: int = 1
     step_k: int = 1
     lam: float = 0.0
+    start: str = "photo"
 
 
 def check_mode(mode: object) -> str:
@@ -73,7 +84,9 @@ def _target_class(labels: list[str], target: object, mode: str) -> int | None:
     return class_from_choice(labels, target) if mode == "targeted" else None
 
 
-def attack_settings(labels: list[str], method, eps_k, steps, target, mode, step_k, lam) -> Settings:
+def attack_settings(
+    labels: list[str], method, eps_k, steps, target, mode, step_k, lam, start="photo"
+) -> Settings:
     """The attack endpoint's parameters checked, in the order users see the messages."""
     attack = attacks.get(method)
     mode = check_mode(mode)
@@ -81,11 +94,13 @@ def attack_settings(labels: list[str], method, eps_k, steps, target, mode, step_
     step_k = whole("step size (k/255)", step_k, 1, MAX_EPS_K)
     steps = check_steps(steps)
     lam = finite("λ", lam, 0, MAX_LAMBDA)
+    start = choice("start", start, list(STARTS))
     if attack.targeted == "required" and mode != "targeted":
         raise InputError(
             f"{attack.subject} always steers toward a target class: choose 'targeted'."
         )
-    return Settings(attack, _target_class(labels, target, mode), eps_k, steps, step_k, lam)
+    target_class = _target_class(labels, target, mode)
+    return Settings(attack, target_class, eps_k, steps, step_k, lam, start)
 
 
 def sweep_settings(labels: list[str], method, target, mode, eps_k) -> Settings:
@@ -99,6 +114,21 @@ def sweep_settings(labels: list[str], method, target, mode, eps_k) -> Settings:
 def transfer_model_name(name: str) -> str:
     """The second model of the transfer check: Lite2, or Lite0 when Lite2 is attacked."""
     return TRANSFER_MODELS[0] if name != TRANSFER_MODELS[0] else TRANSFER_MODELS[1]
+
+
+def start_image(photo: Image.Image, start: str, model) -> Image.Image:
+    """The picture an attack begins from: the photo itself, or, to start from nothing, flat
+    mid-grey or uniform noise (seeded) the size of the download's frame, so the model's centre
+    crop takes it pixel for pixel and the PNG to download is that same picture, attacked."""
+    if start == "photo":
+        return photo
+    side = download_frame_size(model.input_size, model.crop_fraction)
+    if start == "grey":
+        return Image.new("RGB", (side, side), (128, 128, 128))
+    if start == "noise":
+        rng = np.random.default_rng(NOISE_SEED)
+        return Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+    raise InputError(f"start must be one of {', '.join(STARTS)}; got {start!r}.")
 
 
 @dataclass(frozen=True)
@@ -198,7 +228,9 @@ def attack_stages(
     soon as the attack ends, the first answer (the pictures, top-5s, metrics and summary; no
     plot, checks or download yet: `history` and `download` None); then the whole report, with
     the confidence plot, the PNG to download saved in `folder` and the checks on `model` and on
-    `second` (another classifier, called `second_name` in the checks)."""
+    `second` (another classifier, called `second_name` in the checks). With a start other
+    than the photo, the attack begins from that picture instead (see start_image)."""
+    photo = start_image(photo, settings.start, model)
     begin = start(model, photo, settings.target_class)
     x_adv, trace = run(model, begin, settings, progress)
     first = first_answer(model, begin, x_adv, settings)

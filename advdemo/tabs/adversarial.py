@@ -5,8 +5,8 @@ playground module runs a whole attack), the models come from the store. Public A
 "classify" (image, model → top-5), "attack" (image, model, method, eps, steps, target, ... →
 adversarial image, perturbation ×10, top-5 after, metrics, top-5 before, original, summary,
 confidence plot, robustness checks, PNG) and "eps_sweep" (→ plot of probabilities against
-eps = 0..16/255). Per-session state: only which photo the results on screen belong to
-(gr.State).
+eps = 0..16/255); "linearity" and the attack's start are tabs/adversarial_why.py's.
+Per-session state: only which photo the results on screen belong to (gr.State).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from advdemo.core.errors import choice
 from advdemo.core.presets import Preset, by_key
 from advdemo.models import registry
 from advdemo.models.store import ModelStore
+from advdemo.tabs import adversarial_why as why
 
 TITLE = "Adversarial playground"
 TAB_ID = "adversarial"
@@ -55,6 +56,7 @@ PRESETS = (
             "step_k": 1,
             "steps": 20,
             "lam": 1e-3,
+            "start": "photo",
         },
     ),
     Preset(
@@ -69,6 +71,7 @@ PRESETS = (
             "step_k": 1,
             "steps": 20,
             "lam": 1e-3,
+            "start": "photo",
         },
     ),
     Preset(
@@ -83,8 +86,10 @@ PRESETS = (
             "step_k": 1,
             "steps": 40,
             "lam": 1e-3,
+            "start": "photo",
         },
     ),
+    why.NOTHING,
 )
 
 TRY_THIS = (
@@ -144,7 +149,7 @@ own way: centre crop, bicubic resize to its input size (260×260 for Lite2), as 
 """
 
 # The attack endpoint's parameters a preset sets, in the endpoint's order after the model.
-_PRESET_PARAMETERS = ("method", "eps_k", "steps", "target", "mode", "step_k", "lam")
+_PRESET_PARAMETERS = ("method", "eps_k", "steps", "target", "mode", "step_k", "lam", "start")
 
 READY = "### Press a preset above, or set the controls and press *Attack*."
 
@@ -208,6 +213,7 @@ def attack(
     mode,
     step_k,
     lam,
+    start="photo",
     progress=gr.Progress(),
 ):
     """Attack a photo (api_name "attack").
@@ -216,7 +222,8 @@ def attack(
     or "lecture"; eps_k: L∞ budget in grey levels, eps = eps_k/255 (0..64); steps: iterations
     (1..500, PGD and lecture); target: an ImageNet class name (used when targeted); mode:
     "untargeted" or "targeted"; step_k: PGD step size / the lecture method's learning rate in
-    grey levels (1..16); lam: λ of the lecture's method (0..100).
+    grey levels (1..16); lam: λ of the lecture's method (0..100); start: where the attack begins,
+    "photo" (the default), or from nothing: "noise" or "grey" (then the photo is not used).
     Returns the adversarial image (the model's centre crop, attacked), the perturbation ×10 on
     grey, top-5 after, the metrics, top-5 before, the original crop, a one-line summary, the
     confidence plot, the robustness checks and the downloadable PNG (crop plus frame). Streams:
@@ -225,7 +232,7 @@ def attack(
     """
     model = _classifier(store, model_name)
     settings = playground.attack_settings(
-        model.labels, method, eps_k, steps, target, mode, step_k, lam
+        model.labels, method, eps_k, steps, target, mode, step_k, lam, start
     )
     photo = images.load_image(image)
     folder = files.output_dir("adversarial")
@@ -263,12 +270,13 @@ def attack_known(
     mode,
     step_k,
     lam,
+    start="photo",
     progress=None,
 ) -> bool:
     """Whether /attack with these values is kept or being computed (so it skips the lane)."""
     model = _classifier(store, model_name)
     settings = playground.attack_settings(
-        model.labels, method, eps_k, steps, target, mode, step_k, lam
+        model.labels, method, eps_k, steps, target, mode, step_k, lam, start
     )
     photo = images.load_image(image)
     second = playground.transfer_model_name(model_name)
@@ -279,7 +287,7 @@ def attack_known(
 def _attack_parameters(settings: playground.Settings) -> tuple:
     """Every parameter an attack's result depends on, for its cache key."""
     s = settings
-    return (s.attack.key, s.target_class, s.eps_k, s.steps, s.step_k, s.lam)
+    return (s.attack.key, s.target_class, s.eps_k, s.steps, s.step_k, s.lam, s.start)
 
 
 def _download_exists(report: playground.AttackReport) -> bool:
@@ -426,6 +434,7 @@ def _controls(start: Preset) -> dict[str, gr.components.Component]:
             visible=False,
             elem_id="adv-lambda",
         ),
+        "start": why.start_control(start["start"]),
     }
 
 
@@ -496,12 +505,13 @@ def build(store: ModelStore) -> None:
                 sweep_btn = gr.Button("ε sweep (k = 0…16)", elem_id="adv-sweep")
         with gr.Column(scale=3, elem_id="adv-results"):
             r = _results()
+    why_out = why.layout()
     with gr.Accordion("How it works", open=True):
-        ui.explanation(EXPLANATION)
+        ui.explanation(EXPLANATION + why.EXPLANATION)
 
     # ---- wiring
     results_for = gr.State(None)
-    preset_controls = ("method", "mode", "target", "eps_k", "step_k", "steps", "lam")
+    preset_controls = ("method", "mode", "target", "eps_k", "step_k", "steps", "lam", "start")
     # The attack's outputs are its report's fields in order, then the photo they belong to; a
     # new photo clears them all (but the top-5 before, which it fills) and the sweep.
     report = playground.AttackReport.names()
@@ -571,3 +581,4 @@ def build(store: ModelStore) -> None:
         ).then(
             run_attack, attack_inputs, attack_outputs, api_visibility="private", **attack_progress
         )
+    why.wire(store, c, why_out)

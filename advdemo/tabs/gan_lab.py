@@ -338,9 +338,15 @@ def _drawing_controls(points: str) -> dict:
     """The drawing pad (a picture of the plane: each click adds a point) and its buttons."""
     c = {}
     with gr.Accordion("Draw your points", open=False, elem_id="gan-lab-draw"):
+        gr.Markdown(
+            "Click the plane to add a point: each becomes a small Gaussian blob, and clicks "
+            "along a line make a curve. The points fill the box above; training centres "
+            "your set and scales it to fit the plane."
+        )
         c["pad"] = gr.Image(
             show_pad(points),
-            label="click to add a point (each becomes a small Gaussian blob)",
+            label="drawing pad",
+            show_label=False,
             interactive=False,
             buttons=[],
             format="png",
@@ -353,10 +359,6 @@ def _drawing_controls(points: str) -> dict:
                 "Train on these", variant="primary", min_width=90, size="sm",
                 elem_id="gan-lab-train-points",
             )  # fmt: skip
-        gr.Markdown(
-            "Drawn points fill the box above. Click along a line to draw a curve; training "
-            "centres your set and scales it to fit the plane."
-        )
     return c
 
 

@@ -254,9 +254,10 @@ def test_points_drawn_by_clicking_the_pad_train(page, app_url, artifacts):
     page.wait_for_function(POINT_LINES + " === 0", timeout=30_000)
     pad = page.locator("#gan-lab-pad img")
     blank = pad.get_attribute("src")
-    box = pad.bounding_box()
     corners = [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.8), (0.5, 0.5)]
     for n, (fx, fy) in enumerate(corners, 1):
+        pad.scroll_into_view_if_needed()  # and measured again: the accordion may still move
+        box = pad.bounding_box()
         pad.click(position={"x": fx * box["width"], "y": fy * box["height"]})
         page.wait_for_function(POINT_LINES + f" === {n + 1}", timeout=30_000)  # header + n
     page.click("#gan-lab-undo")  # the middle point goes again

@@ -120,12 +120,24 @@ _NUMBER = re.compile(r"[,;\s]+")
 
 
 def parse_points(text: object) -> np.ndarray:
-    """Points typed or uploaded as text, one 'x, y' per line (commas, semicolons, tabs or
-    spaces between; a header line of words is skipped). InputError for anything else."""
+    """Points typed, drawn or uploaded as text, one 'x, y' per line (commas, semicolons, tabs
+    or spaces between; a header line of words is skipped). InputError for anything else."""
     if text is None or (isinstance(text, str) and not text.strip()):
         raise InputError(
-            "Your point set is empty: type or upload at least two points, one 'x, y' per line."
+            "Your point set is empty: draw, type or upload at least two points "
+            "(one 'x, y' per line)."
         )
+    points = read_rows(text)
+    if len(np.unique(points, axis=0)) < 2:
+        raise InputError("Give at least two different points: one point has no shape to learn.")
+    return points
+
+
+def read_rows(text: object) -> np.ndarray:
+    """The 'x, y' rows of `text` (n × 2, n ≥ 0: empty text is no points), with every check of
+    parse_points but the two that a set being drawn has not met yet (empty, fewer than two)."""
+    if text is None:
+        return np.zeros((0, 2))
     if not isinstance(text, str):
         raise InputError(
             f"The points must be text, one 'x, y' per line; got {type(text).__name__}."
@@ -156,10 +168,7 @@ def parse_points(text: object) -> np.ndarray:
         if not (math.isfinite(x) and math.isfinite(y)):
             raise InputError(f"Line {number} of your points is not finite: '{line[:40]}'.")
         rows.append((x, y))
-    points = np.array(rows, dtype=np.float64).reshape(-1, 2)
-    if len(np.unique(points, axis=0)) < 2:
-        raise InputError("Give at least two different points: one point has no shape to learn.")
-    return points
+    return np.array(rows, dtype=np.float64).reshape(-1, 2)
 
 
 def user_points(text: object) -> Dataset:

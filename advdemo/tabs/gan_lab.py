@@ -15,7 +15,7 @@ import gradio as gr
 
 from advdemo import ui
 from advdemo.core.images import confined
-from advdemo.gan2d import data, losses, presets, trainer
+from advdemo.gan2d import data, drawing, losses, presets, trainer
 from advdemo.gan2d.playback import MAX_STEPS_PER_FRAME, RACE_KEYS, READY, Playback, synced
 from advdemo.gan2d.playback import play_through as _play_through
 from advdemo.gan2d.plots import curves_figure, plane_figure, snapshot
@@ -221,6 +221,38 @@ def load_points(path):
 
 
 @ui.friendly
+def draw_point(points, evt: gr.SelectData):
+    """A click on the drawing pad adds the point under it; the data set becomes your points."""
+    px, py = evt.index if isinstance(evt.index, list | tuple) else (None, None)
+    return drawing.add_point(points, px, py), "points"
+
+
+@ui.friendly
+def undo_point(points):
+    return drawing.undo_point(points)
+
+
+def clear_points():
+    return ""
+
+
+def show_pad(points):
+    """The drawing pad with the points box's points (the empty plane while it is half typed)."""
+    return drawing.pad_image(points)
+
+
+@ui.friendly
+def train_points(*controls):
+    """ "Train on these": a fresh run on your points from the current settings, playing."""
+    values = dict(zip(presets.CONTROL_KEYS, controls, strict=True))
+    values["dataset"] = "points"
+    playback = Playback.start(*_split(tuple(values[k] for k in presets.CONTROL_KEYS)))
+    playback.playing = True
+    frame = _frame(playback, "Playing on your points", summary=False)
+    return ("points", *frame, gr.Timer(active=True))
+
+
+@ui.friendly
 def run_steps(
     dataset,
     points,
@@ -285,6 +317,7 @@ def _network_controls(s) -> dict:
         c["upload"] = gr.File(
             label="or upload a CSV of 'x, y' lines", file_types=[".csv", ".txt"], type="filepath"
         )
+        c |= _drawing_controls(s["points"] or data.EXAMPLE_POINTS)
     with gr.Accordion("Networks", open=False):
         for who in ("g", "d"):
             with gr.Row():
@@ -298,6 +331,34 @@ def _network_controls(s) -> dict:
                 )
         c["z_dim"] = gr.Slider(trainer.MIN_Z, trainer.MAX_Z, s["z_dim"], step=1, label="z dim")
         c["seed"] = ui.seed_box(s["seed"], "seed (takes effect at Reset)", "gan-lab-seed")
+    return c
+
+
+def _drawing_controls(points: str) -> dict:
+    """The drawing pad (a picture of the plane: each click adds a point) and its buttons."""
+    c = {}
+    with gr.Accordion("Draw your points", open=False, elem_id="gan-lab-draw"):
+        gr.Markdown(
+            "Click the plane to add a point: each becomes a small Gaussian blob, and clicks "
+            "along a line make a curve. The points fill the box above; training centres "
+            "your set and scales it to fit the plane."
+        )
+        c["pad"] = gr.Image(
+            show_pad(points),
+            label="drawing pad",
+            show_label=False,
+            interactive=False,
+            buttons=[],
+            format="png",
+            elem_id="gan-lab-pad",
+        )
+        with gr.Row():
+            c["undo"] = gr.Button("↶ Undo", min_width=60, size="sm", elem_id="gan-lab-undo")
+            c["clear"] = gr.Button("Clear", min_width=60, size="sm", elem_id="gan-lab-clear")
+            c["train_points"] = gr.Button(
+                "Train on these", variant="primary", min_width=90, size="sm",
+                elem_id="gan-lab-train-points",
+            )  # fmt: skip
     return c
 
 
@@ -444,6 +505,7 @@ def _wire(v: dict) -> None:
         choose_preset, [v["preset_box"]], [*controls, v["look_for"], *frame, timer], **INSTANT
     )
     c["upload"].upload(load_points, [c["upload"]], [c["points"], c["dataset"]], **INSTANT)
+    _wire_drawing(c, controls, [*frame, timer])
     v["run_btn"].click(stop, [state], [timer], **INSTANT)
     settings = [c[k] for k in trainer.SETTING_KEYS]
     outputs = [v["plane_a"], v["curves"], v["status"], v["summary"]]
@@ -456,6 +518,15 @@ def _wire(v: dict) -> None:
         **GAME_LANE,
     )
     _wire_live(c, [state, *controls], frame)
+
+
+def _wire_drawing(c: dict, controls: list, frame: list) -> None:
+    """The pad shows the points box whatever changed it (a click, undo, typing, an upload)."""
+    c["points"].change(show_pad, [c["points"]], [c["pad"]], trigger_mode="always_last", **INSTANT)
+    c["pad"].select(draw_point, [c["points"]], [c["points"], c["dataset"]], **INSTANT)
+    c["undo"].click(undo_point, [c["points"]], [c["points"]], **INSTANT)
+    c["clear"].click(clear_points, None, [c["points"]], **INSTANT)
+    c["train_points"].click(train_points, controls, [c["dataset"], *frame], **INSTANT)
 
 
 SLID = ("k_d", "k_d_b", "batch", "steps_per_frame", "g_width", "d_width", "g_depth", "d_depth")

@@ -7,9 +7,10 @@ import json
 import re
 
 import gradio as gr
+import numpy as np
 import pytest
 
-from advdemo.gan2d import presets
+from advdemo.gan2d import data, drawing, presets
 from advdemo.gan2d.trainer import SETTING_KEYS
 from advdemo.tabs import TABS, gan_lab, toy_gan
 
@@ -102,6 +103,28 @@ def test_user_points_train_and_bad_ones_get_a_message(tmp_path):
         gan_lab.reset(*controls(dataset="points", points=""))
     with pytest.raises(gr.Error, match="not two numbers"):
         gan_lab.reset(*controls(dataset="points", points="1,2\na,b"))
+
+
+def test_clicks_on_the_pad_draw_a_set_that_trains_and_an_empty_one_is_refused():
+    def click(text, x, y):
+        return gan_lab.draw_point(text, gr.SelectData(None, {"index": [x, y], "value": None}))
+
+    text, dataset = click("", 120, 120)
+    for x, y in ((360, 120), (240, 380)):
+        text, dataset = click(text, x, y)
+    assert dataset == "points" and len(text.splitlines()) == 4  # header and three points
+    assert gan_lab.show_pad(text).shape[:2] == (drawing.PAD_PIXELS,) * 2
+    out = gan_lab.train_points(*controls(dataset="ring", points=text, steps_per_frame=2))
+    assert out[0] == "points" and timer_active(out[-1]) is True
+    playback = out[1]
+    assert playback.playing and playback.a.data.modes == 3
+    gan_lab.tick(playback)
+    assert playback.steps_done == 2
+    assert len(gan_lab.undo_point(text).splitlines()) == 3
+    with pytest.raises(gr.Error, match="empty"):
+        gan_lab.train_points(*controls(points=gan_lab.clear_points()))
+    with pytest.raises(gr.Error, match="pixel coordinates"):
+        gan_lab.draw_point(text, gr.SelectData(None, {"index": 3, "value": None}))
 
 
 def test_an_upload_outside_gradios_folders_is_refused(tmp_path):
@@ -216,6 +239,49 @@ def test_a_preset_plays_frames_in_a_race_and_pause_stops_them(page, app_url, art
     page.screenshot(path=str(artifacts / "gan_lab_race_1400.png"), full_page=True)
     page.wait_for_timeout(1000)
     assert _title_step(page) == step  # paused means paused
+
+
+POINT_LINES = """() => document.querySelector('#gan-lab-points textarea').value
+    .split('\\n').filter(line => line.trim()).length"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_points_drawn_by_clicking_the_pad_train(page, app_url, artifacts):
+    _open_tab(page, app_url)
+    page.get_by_text("Draw your points", exact=True).click()
+    page.click("#gan-lab-clear")
+    page.wait_for_function(POINT_LINES + " === 0", timeout=30_000)
+    pad = page.locator("#gan-lab-pad img")
+    blank = pad.get_attribute("src")
+    corners = [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.8), (0.5, 0.5)]
+    for n, (fx, fy) in enumerate(corners, 1):
+        pad.scroll_into_view_if_needed()  # and measured again: the accordion may still move
+        box = pad.bounding_box()
+        pad.click(position={"x": fx * box["width"], "y": fy * box["height"]})
+        page.wait_for_function(POINT_LINES + f" === {n + 1}", timeout=30_000)  # header + n
+    page.click("#gan-lab-undo")  # the middle point goes again
+    page.wait_for_function(POINT_LINES + " === 5", timeout=30_000)
+    page.wait_for_function(
+        "src => document.querySelector('#gan-lab-pad img').src !== src", arg=blank, timeout=30_000
+    )
+    text = page.input_value("#gan-lab-points textarea")
+    drawn = data.parse_points(text)
+    assert len(drawn) == 4 and np.all(np.abs(drawn) > 0.9)  # the four quarter points
+    assert drawn[0, 0] < 0 < drawn[0, 1] and drawn[3, 0] > 0 > drawn[3, 1]  # y grows upwards
+    page.click("#gan-lab-train-points")
+    page.wait_for_function(WAIT_STEPS, arg=["a", 1], timeout=120_000)  # a trained frame
+    title = page.text_content("#gan-lab-plane-a .gtitle")
+    assert "of 4 modes" in title  # trained on the four drawn points
+    traces = page.evaluate(
+        "() => document.querySelector('#gan-lab-plane-a .js-plotly-plot')._fullData"
+        ".map(t => [t.name, t._length])"
+    )
+    shown = dict(traces)
+    assert shown["real data"] > 0 and shown["generated G(z)"] > 0
+    page.click("#gan-lab-pause")
+    pad.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "gan_lab_drawn_points.png"), full_page=True)
 
 
 @pytest.mark.browser

@@ -146,7 +146,7 @@ def test_short_soak_shows_no_leak(app_url, store, tmp_path):
         "benchmarks.soak",
         *("--url", app_url, "--pid", str(os.getpid()), "--json", str(out), "--light"),
         *("--requests", "100", "--warmup", "30", "--users", "2", "--sample-every", "3"),
-        *("--session-requests", "40", "--time-limit", "75"),
+        *("--session-requests", "40", "--time-limit", "120"),
         *("--slope-limit", str(CI_SLOPE_LIMIT)),
     ]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)

@@ -97,7 +97,7 @@ class FacesReplica(EndpointReplica):
         from advdemo.tabs import latent_explorer as tab
 
         signature = inspect.signature(tab.generate)
-        offset_names = list(signature.parameters)[3:]  # after store, seed, disentangle
+        offset_names = list(fv.SLIDER_KEYS)  # the sliders, named as generate names them
         generator, dirs = self.store.face_generator(), tab._directions(self.store)
         out: list[Any] = [None] * len(calls)
         codes = []
@@ -106,7 +106,8 @@ class FacesReplica(EndpointReplica):
                 given = signature.bind(self.store, *args, **kwargs).arguments
                 offsets = [given[k] for k in offset_names]
                 disentangle = bool(given["disentangle"])
-                z = fv.edited_code(generator, dirs, given["seed"], offsets, disentangle)
+                code = given.get("code")  # an uploaded face's, or None: the seed's
+                z = fv.edited_code(generator, dirs, given["seed"], offsets, disentangle, code)
                 codes.append((i, z))
             except Exception as exc:
                 out[i] = exc

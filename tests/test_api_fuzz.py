@@ -43,6 +43,7 @@ EXPECTED_PUBLIC = {
     "/classify",
     "/attack",
     "/eps_sweep",
+    "/physical_world",
     "/translate",
     "/toy_gan",
     "/generator_costs",

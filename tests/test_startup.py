@@ -55,6 +55,7 @@ SMALL_INPUTS: dict[str, dict[str, object]] = {
     "/classify": {"model_name": CLASSIFIERS},
     "/attack": {"model_name": CLASSIFIERS, "steps": 2},
     "/eps_sweep": {"model_name": CLASSIFIERS},
+    "/physical_world": {"steps": 2, "count": 2},
     "/translate": {"resolution": (128, 256)},
     "/toy_gan": {"steps": 50},
     "/generator_costs": {"steps": 50},

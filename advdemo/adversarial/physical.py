@@ -32,8 +32,8 @@ MAX_STRENGTH = 2.0
 LEVELS = 4  # strength/8, strength/4, strength/2, strength: each twice the one before
 BATCH = 32  # images per forward pass
 NEAR_TIE = 1 / 3  # a class this close to the clean top-1 (a share of its probability) counts too
-MAX_ASPECT = 4.0  # a longer frame leaves the classifier's centre square too little of it
-BLANK_SPREAD = 2 / 255  # a frame whose pixels all lie within this of their mean is blank
+MAX_ASPECT = 8.0  # a longer image leaves the classifier's centre square too little of it
+BLACK = 3 / 255  # a frame with no pixel brighter than this is a camera that shows nothing
 
 # What strength 1 means: the largest change of each kind (a transform draws each one uniformly
 # in ±these, or 0..these, times the strength). Chosen to look like a sheet held by hand in front
@@ -237,7 +237,7 @@ def physical_world(
     true_classes: Sequence[int],
     target: int | None,
     *,
-    count: object = 12,
+    count: object = 8,
     strength: object = 1.0,
     seed_value: object = 0,
     levels: int = LEVELS,
@@ -366,9 +366,9 @@ def gallery(report: PhysicalReport, labels: list[str]) -> list[tuple[Image.Image
 
 def check_photo(photo: Image.Image) -> Image.Image:
     """A photo (an upload or a webcam frame, already through images.load_image) that a
-    classifier can read, or InputError saying why not: a blank frame (a covered or starting
-    camera gives one colour everywhere) or one so long and thin that the classifier's centre
-    square would hold almost nothing of it."""
+    classifier can read, or InputError saying why not: a black frame (what a covered or
+    starting camera gives) or one so long and thin that the classifier's centre square would
+    hold almost nothing of it. Any other size, mode or colour is the upload path's business."""
     w, h = photo.size
     if max(w, h) > MAX_ASPECT * min(w, h):
         raise InputError(
@@ -377,9 +377,9 @@ def check_photo(photo: Image.Image) -> Image.Image:
             f"turn the camera) to at most {MAX_ASPECT:.0f}:1."
         )
     small = np.asarray(photo.convert("RGB").resize((32, 32), Image.Resampling.BOX), np.float32)
-    if float(np.abs(small / 255 - small.mean() / 255).max()) <= BLANK_SPREAD:
+    if float(small.max()) <= BLACK * 255:
         raise InputError(
-            "The frame is blank: one colour everywhere. Is the camera covered, or still "
-            "starting? Capture again once the picture shows in the box."
+            "The frame is black everywhere: is the camera covered, or still starting? Capture "
+            "again once the picture shows in the box."
         )
     return photo

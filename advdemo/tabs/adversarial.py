@@ -361,7 +361,7 @@ def _photo() -> gr.Image:
     """The upload box with the example photos under it."""
     image = ui.image_upload(
         value=str(images.asset(OPENING_PHOTO)),
-        label="photo (upload, paste or webcam)",  # the examples below say the rest
+        label="photo (upload or webcam)",  # paste works too; the examples below say the rest
         sources=["upload", "clipboard", "webcam"],
         webcam_options=gr.WebcamOptions(mirror=False),  # a held-up print as printed
         height=200,

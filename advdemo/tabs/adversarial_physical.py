@@ -65,6 +65,7 @@ camera needs an attack made for it (averaging its gradient over such transforms)
 
 
 def _settings(store: ModelStore, model_name, method, eps_k, steps, target, mode, step_k, lam):
+    """The playground's model and checked attack settings."""
     from advdemo.tabs import adversarial  # the tab that owns the model choice
 
     model = adversarial._classifier(store, model_name)
@@ -99,7 +100,8 @@ def physical_world(
     """
     from advdemo.tabs import adversarial
 
-    model, settings = _settings(store, model_name, method, eps_k, steps, target, mode, step_k, lam)
+    attack = (image, model_name, method, eps_k, steps, target, mode, step_k, lam)
+    model, settings = _settings(store, *attack[1:])
     count = physical.check_count(count)
     strength = physical.check_strength(strength)
     seed_value = seed("seed", seed_value)
@@ -110,42 +112,43 @@ def physical_world(
     )
 
     def compute():
-        *_, report = adversarial.attack(
-            store,
-            image,
-            model_name,
-            method,
-            eps_k,
-            steps,
-            target,
-            mode,
-            step_k,
-            lam,
-            progress=progress,
-        )
+        *_, report = adversarial.attack(store, *attack, progress=progress)
         download = report[playground.AttackReport.names().index("download")]
-        adversarial_png = images.load_image(download)  # the PNG the playground offers
-        x = model.prepare(photo)
-        truth = physical.clean_classes(model.probabilities(x)[0])
-        progress((0, physical.LEVELS), desc="printing and photographing")
-        result = physical.physical_world(
+        return _prints(
             model,
-            download_image(x, model, photo),
-            adversarial_png,
-            truth,
-            settings.target_class,
-            count=count,
-            strength=strength,
-            seed_value=seed_value,
-            progress=lambda done, total: progress((done, total), desc="photographing prints"),
-        )
-        return (
-            physical.summary_markdown(result, model.labels),
-            physical.survival_figure(result, model.labels),
-            physical.gallery(result, model.labels),
+            photo,
+            images.load_image(download),
+            settings,
+            count,
+            strength,
+            seed_value,
+            progress,
         )
 
     return cache.shared(store).get(key, compute)
+
+
+def _prints(model, photo, adversarial_png, settings, count, strength, seed_value, progress):
+    """The simulation on the photo and the PNG the playground offers; what the section shows."""
+    x = model.prepare(photo)
+    truth = physical.clean_classes(model.probabilities(x)[0])
+    progress((0, physical.LEVELS), desc="printing and photographing")
+    result = physical.physical_world(
+        model,
+        download_image(x, model, photo),
+        adversarial_png,
+        truth,
+        settings.target_class,
+        count=count,
+        strength=strength,
+        seed_value=seed_value,
+        progress=lambda done, total: progress((done, total), desc="photographing prints"),
+    )
+    return (
+        physical.summary_markdown(result, model.labels),
+        physical.survival_figure(result, model.labels),
+        physical.gallery(result, model.labels),
+    )
 
 
 def layout() -> dict[str, gr.components.Component]:

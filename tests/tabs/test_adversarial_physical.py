@@ -1,0 +1,169 @@
+"""The physical-world part of the adversarial playground: the webcam source on the photo boxes,
+the "physical_world" API (bad values, camera frames), and one browser test that prints and
+photographs the attack and captures a frame from a fake camera."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from advdemo.core import images
+from advdemo.tabs import adversarial_physical as section
+from tests.tabs.test_adversarial import attack_args, open_tab
+
+CAT = str(images.asset("chelsea.png"))
+
+
+def _block(demo, elem_id: str):
+    return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+def test_the_photo_boxes_offer_the_webcam(demo):
+    adversarial_photo = _block(demo, "adv-image")
+    assert "webcam" in adversarial_photo.sources
+    # a print held up to the camera reaches the model as printed, not mirrored
+    assert adversarial_photo.webcam_options.mirror is False
+    assert "webcam" in _block(demo, "cg-input").sources
+
+
+def physical_args(**changes: object) -> dict:
+    """A quick version of the section's defaults: a 2-step attack, 2 prints per strength."""
+    return attack_args(steps=2) | {"count": 2, "strength": 1.0, "seed_value": 0} | changes
+
+
+def test_physical_world_api_prints_the_attack_and_reports_survival(client):
+    summary, plot, gallery = client.predict(**physical_args(), api_name="/physical_world")
+    assert summary.startswith("### Printed and photographed 2 times (strength 1)")
+    assert "tiger cat" in summary  # what counts as the clean photo's classes
+    figure = plot["plot"]
+    assert "share of prints" in figure and "still common iguana" in figure
+    assert len(gallery) == 4  # two prints, each clean then adversarial
+    assert gallery[0]["caption"].startswith("clean: ")
+    assert gallery[1]["caption"].startswith("adversarial: ")
+    assert "tilt" in gallery[1]["caption"] and "JPEG" in gallery[1]["caption"]
+    with Image.open(gallery[1]["image"]["path"]) as print_of_attack:
+        assert print_of_attack.size == (224, 224)  # the model's crop of the photograph
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"count": 0}, "less than minimum value 1"),
+        ({"count": 65}, "greater than maximum value 64"),
+        ({"count": 2.5}, "prints per strength must be a whole number"),
+        ({"strength": 3}, "greater than maximum value 2"),
+        ({"seed_value": -1}, "less than minimum value 0"),
+        ({"eps_k": 99}, "greater than maximum value 64"),
+    ],
+)
+def test_bad_values_get_clear_messages(client, changes, message):
+    with pytest.raises(AppError, match=re.escape(message)):
+        client.predict(**physical_args(**changes), api_name="/physical_world")
+
+
+def test_nan_strength_gets_a_clear_message(store):
+    from advdemo.core.errors import InputError
+
+    args = list(physical_args().values())
+    args[0] = CAT
+    args[-2] = float("nan")
+    with pytest.raises(InputError, match="strength"):
+        section.physical_world(store, *args)
+
+
+@pytest.mark.parametrize(
+    ("size", "colour", "message"),
+    [
+        ((640, 480), (0, 0, 0), "black everywhere"),  # a covered camera
+        ((20, 400), (120, 90, 60), "centred square of 20 pixels"),
+        ((10, 10), (120, 90, 60), "at least 16 pixels"),
+    ],
+)
+def test_camera_frames_showing_nothing_get_clear_messages(client, tmp_path, size, colour, message):
+    frame = tmp_path / "webcam.png"
+    Image.new("RGB", size, colour).save(frame)
+    with pytest.raises(AppError, match=re.escape(message)):
+        client.predict(handle_file(str(frame)), "efficientnet-lite0", api_name="/classify")
+
+
+# --------------------------------------------------------------------------- browser
+
+FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_print_and_photograph_and_a_fake_camera_in_a_browser(
+    browser_type, browser_type_launch_args, app_url, artifacts
+):
+    """Prints the playground's attack (a 3-step one, to be quick), then captures a frame from
+    Chromium's fake camera and has it classified; screenshots at the three viewports."""
+    args = browser_type_launch_args["args"] + FAKE_CAMERA
+    browser = browser_type.launch(**{**browser_type_launch_args, "args": args})
+    try:
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto(app_url)
+        open_tab(page, "Adversarial playground")
+        page.wait_for_function(
+            "() => /cat|tabby/.test(document.querySelector('#adv-before')?.innerText || '')",
+            timeout=60_000,
+        )
+        page.locator("#adv-steps input[type=number]").fill("3")
+        page.locator("#adv-steps input[type=number]").press("Enter")
+        page.locator("#adv-phys-count input[type=number]").fill("3")
+        page.locator("#adv-phys-count input[type=number]").press("Enter")
+        page.locator("#adv-phys-run").click()
+        page.wait_for_function(
+            "() => /Printed and photographed 3 times/"
+            ".test(document.querySelector('#adv-phys-summary')?.innerText || '')",
+            timeout=240_000,
+        )
+        page.wait_for_selector("#adv-phys-plot .js-plotly-plot", timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#adv-phys-gallery img').length >= 6",
+            timeout=60_000,
+        )
+        page.locator("#adv-phys-title").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "adversarial-physical-1366x900.png"))
+
+        # The webcam: choose it under the photo box, capture, and the top-5 follows.
+        page.locator("#adv-image").scroll_into_view_if_needed()
+        page.locator("#adv-image button[aria-label*='ebcam' i]").first.click()
+        capture = page.locator("#adv-image button[aria-label='capture photo']")
+        capture.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "() => { const v = document.querySelector('#adv-image video');"
+            " return v && v.videoWidth > 0; }",
+            timeout=30_000,
+        )
+        before = page.locator("#adv-before").inner_text()
+        capture.click()
+        page.wait_for_function(
+            "before => { const t = document.querySelector('#adv-before')?.innerText || '';"
+            " return t && t !== before; }",
+            arg=before,
+            timeout=60_000,
+        )
+        assert page.locator("#adv-image img").count() >= 1  # the captured frame is shown
+        page.screenshot(path=str(artifacts / "adversarial-webcam-1366x900.png"))
+
+        for (width, height), query in (((1920, 1080), "?lecture=1"), ((390, 844), "")):
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(app_url + query)
+            open_tab(page, "Adversarial playground")
+            page.locator("#adv-phys-preset-print-16").click()
+            page.wait_for_function(
+                "() => /ε = 16|common iguana/"
+                ".test(document.querySelector('#adv-phys-summary')?.innerText || '')",
+                timeout=240_000,
+            )
+            page.wait_for_selector("#adv-phys-plot .js-plotly-plot", timeout=60_000)
+            page.locator("#adv-phys-title").scroll_into_view_if_needed()
+            name = f"adversarial-physical-{width}x{height}{'-lecture' if query else ''}"
+            page.screenshot(path=str(artifacts / f"{name}.png"))
+    finally:
+        browser.close()

@@ -24,6 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from advdemo.adversarial.plots import LAYOUT, TARGET_COLOUR, TITLE, TRUE_COLOUR
+from advdemo.adversarial.robustness import Check
 from advdemo.core import images
 from advdemo.core.errors import InputError, finite, seed, whole
 
@@ -290,6 +291,35 @@ def physical_world(
         if progress is not None:
             progress(j + 1, len(strengths))
     return PhysicalReport(done, kept, count, seed_value, tuple(true_classes), target)
+
+
+def print_check(
+    model,
+    png: Image.Image,
+    clean_probabilities: Tensor,
+    target: int | None,
+    *,
+    count: int = 8,
+    strength: float = 1.0,
+    seed_value: int = 0,
+) -> Check:
+    """The playground's robustness row: `count` simulated prints of the downloadable `png` at
+    `strength` (adversarial only: one batch), fooled when most of them still are."""
+    truth = torch.tensor(clean_classes(clean_probabilities))
+    photos = print_and_photograph(png, sample_transforms(count, strength, seed_value))
+    probs = classify_photos(model, photos)
+    top = probs.argmax(-1)
+    hits = top == target if target is not None else ~torch.isin(top, truth)
+    common = int(top.mode().values)
+    return Check(
+        name="printed and photographed",
+        how=f"{count} simulated prints (tilt, blur, light, JPEG): {int(hits.sum())} still fool it",
+        top1=common,
+        top1_prob=float(probs[top == common, common].mean()),
+        true_prob=float(probs[:, truth[0]].mean()),
+        target_prob=None if target is None else float(probs[:, target].mean()),
+        fooled=2 * int(hits.sum()) > count,
+    )
 
 
 # --------------------------------------------------------------------------- what is shown

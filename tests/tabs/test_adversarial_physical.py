@@ -47,6 +47,11 @@ def test_physical_world_api_prints_the_attack_and_reports_survival(client):
     assert "tilt" in gallery[1]["caption"] and "JPEG" in gallery[1]["caption"]
     with Image.open(gallery[1]["image"]["path"]) as print_of_attack:
         assert print_of_attack.size == (224, 224)  # the model's crop of the photograph
+    # the attack's own checks carry a row of 8 prints (the attack is kept: no second run)
+    checks = client.predict(**attack_args(steps=2), api_name="/attack")[8]
+    row = re.search(r"\| printed and photographed \| 8 simulated prints .*: (\d) still", checks)
+    assert row, checks
+    assert checks.index("printed and photographed") < checks.index("transfer to a second")
 
 
 @pytest.mark.parametrize(
@@ -132,7 +137,7 @@ def test_print_and_photograph_and_a_fake_camera_in_a_browser(
 
         # The webcam: choose it under the photo box, capture, and the top-5 follows.
         page.locator("#adv-image").scroll_into_view_if_needed()
-        page.locator("#adv-image button[aria-label*='ebcam' i]").first.click()
+        page.locator("#adv-image button[aria-label='Capture from camera']").first.click()
         capture = page.locator("#adv-image button[aria-label='capture photo']")
         capture.wait_for(timeout=30_000)
         page.wait_for_function(

@@ -20,7 +20,7 @@ from advdemo.core.errors import seed
 from advdemo.core.presets import Preset, by_key
 from advdemo.models.store import ModelStore
 
-DEFAULTS = {"count": 8, "strength": 1.0, "seed": 0}
+DEFAULTS = {"count": 8, "strength": 0.4, "seed": 0}
 # The attack's controls (the playground's) and this section's, in the endpoint's order.
 ATTACK_CONTROLS = ("image", "model_name", "method", "eps_k", "steps", "target", "mode")
 ATTACK_CONTROLS += ("step_k", "lam")

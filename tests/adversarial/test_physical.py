@@ -148,7 +148,7 @@ def test_unusable_frames_get_a_clear_message(tmp_path, mode, size, colour, says)
 def test_a_stronger_attack_survives_gentle_prints_better(lite0, cat):
     """Targeted PGD cat → iguana at 16/255 against 4/255, printed 8 times at the gentlest
     strengths: measured 5 of 8 against 0 of 8 at 0.05 (the stronger perturbation outlasts a
-    half-pixel shift), and no survivor of either by strength 0.4 (a tilt of a degree or two)."""
+    half-pixel shift), and no survivor of either at 0.1 (a tilt of up to 0.6°)."""
     photo, x = cat
     probs = lite0.probabilities(x)[0]
     truth = physical.clean_classes(probs)
@@ -164,11 +164,11 @@ def test_a_stronger_attack_survives_gentle_prints_better(lite0, cat):
             truth,
             iguana,
             count=8,
-            strength=0.4,
-            levels=4,
+            strength=0.1,
+            levels=2,
             samples=2,
         )
-        assert [round(lv.strength, 3) for lv in report.levels] == [0.05, 0.1, 0.2, 0.4]
+        assert [round(lv.strength, 3) for lv in report.levels] == [0.05, 0.1]
         assert all(lv.clean_correct >= 0.75 for lv in report.levels)  # prints stay readable
         rates[k] = [lv.survival for lv in report.levels]
         assert len(report.samples) == 2 and report.samples[0].adversarial.size == (224, 224)

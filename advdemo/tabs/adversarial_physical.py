@@ -36,31 +36,32 @@ PRESETS = (
 EXPLANATION = r"""
 ### Printed and photographed: the physical world
 Kurakin, Goodfellow and Bengio printed adversarial images on paper, photographed them with a
-phone and classified the photos: a fair share still fooled the network, so attacks are not
-only a matter of files. Between the file and the photo the picture is tilted and rescaled a
-little, blurred by focus, lit differently, and saved as JPEG by the camera; every one of these
-moves pixels by more than the ε the attack was allowed.
+phone and classified the photos: many still fooled the network (those made in one FGSM step
+more often than iterative ones), so attacks are not only a matter of files. Between the file
+and the photo the picture is tilted and rescaled a little, blurred by focus, lit differently
+and saved as JPEG by the camera; each of these moves pixels by more than the attack's ε.
 
-**The simulation.** *Print & photograph* draws random prints of the attack's PNG (and of the
-clean photo, with the very same transforms): a tilt of up to 6°, a zoom and shift of a few
-per cent, a blur of up to 1.5 pixels, brightness ±0.1 and contrast ±20 %, then JPEG at a
-quality between 95 and 35; all of that times the *strength*. Each print goes through the
-upload path (centre crop, resize) to the model. The plot repeats it at strength/8, /4, /2 and
-the full strength, with the same random draws made stronger, so the curves show where the
-attack breaks. The survival rate is the share of adversarial prints that still read as the
-target (or, untargeted, as none of the clean photo's classes); the clean line shows the prints
-themselves are still readable.
+**The simulation.** *Print & photograph* draws random prints of the attack's PNG and of the
+clean photo, with the very same transforms: a tilt of up to 6°, a zoom and shift of a few per
+cent, a blur of up to 1.5 pixels, brightness ±0.1 and contrast ±20 %, then JPEG at a quality
+between 95 and 35, all of it times the *strength* (1 is a sheet held to a laptop camera). Each
+print reaches the model through the upload path (centre crop, resize). The plot repeats this
+at strength/8, /4, /2 and the full strength, the same random draws made stronger, so the
+curves show where the attack breaks. Survival is the share of attacked prints still read as
+the target (untargeted: as none of the clean photo's classes); the blue line checks that the
+prints themselves are still readable. The attack's table of checks carries one such row too.
 
-**With a real printer.** Download the PNG, print it (or show it on a phone), choose the webcam
-under the photo box, hold the print to the camera and press the camera button: the top-5 shows
-what the model reads. Re-shooting moves every pixel a little, which is exactly what the
-simulation measures.
+**With a real printer.** Download the PNG, print it (or show it on a phone), pick the camera
+under the photo box, hold the print up and press the shutter button: the top-5 shows what the
+model reads. The frame reaches the model unmirrored, as the camera sees it.
 
 **Try this:** press *print the ε = 4/255 iguana*, then *print the ε = 16/255 iguana*, and
-compare the red curves. Measured here: at 4/255 no print keeps the iguana even at the gentlest
-strength, at 16/255 most of the gentlest prints still do and none of the full-strength ones.
-A tilt of one degree is enough: plain attacks are tuned to exact pixels, and surviving a
-camera needs an attack made for it (averaging its gradient over such transforms).
+compare the red curves. Measured here, 8 prints per strength: at 4/255 no print keeps the
+iguana, not even the gentlest (strength 0.05, about a pixel of shift); at 16/255 five of those
+eight still do, and none from strength 0.1 on (a tilt under a degree). Plain attacks are tuned
+to exact pixels;
+surviving a camera takes an attack made for it, one that averages its gradient over such
+transforms (Athalye et al.'s expectation over transformation).
 """
 
 
@@ -185,8 +186,8 @@ def layout() -> dict[str, gr.components.Component]:
             with gr.Row(equal_height=False):
                 c["plot"] = gr.Plot(label="survival", elem_id="adv-phys-plot")
                 c["gallery"] = gr.Gallery(
-                    label="a few prints at full strength: clean, then adversarial",
-                    columns=4,
+                    label="prints at full strength: clean, then attacked",
+                    columns=2,
                     height="auto",
                     object_fit="contain",
                     elem_id="adv-phys-gallery",

@@ -43,7 +43,7 @@ def test_physical_world_api_prints_the_attack_and_reports_survival(client):
     assert "share of prints" in figure and "still common iguana" in figure
     assert len(gallery) == 4  # two prints, each clean then adversarial
     assert gallery[0]["caption"].startswith("clean: ")
-    assert gallery[1]["caption"].startswith("adversarial: ")
+    assert gallery[1]["caption"].startswith("attacked: ")
     assert "tilt" in gallery[1]["caption"] and "JPEG" in gallery[1]["caption"]
     shown = gallery[1]["image"]  # a path (or a file's description, by client version)
     with Image.open(shown if isinstance(shown, str) else shown["path"]) as print_of_attack:
@@ -152,6 +152,7 @@ def test_print_and_photograph_and_a_fake_camera_in_a_browser(
         # The webcam: choose it under the photo box, capture, and the top-5 follows.
         page.locator("#adv-image").scroll_into_view_if_needed()
         page.locator("#adv-image button[aria-label='Capture from camera']").first.click()
+        page.locator("#adv-image button", has_text="Click to Access Webcam").click()
         capture = page.locator("#adv-image button[aria-label='capture photo']")
         capture.wait_for(timeout=30_000)
         page.wait_for_function(

@@ -386,8 +386,9 @@ def gallery(report: PhysicalReport, labels: list[str]) -> list[tuple[Image.Image
     items = []
     for s in report.samples:
         how = s.transform.describe()
-        items.append((s.clean, f"clean: {labels[s.clean_top1]} {s.clean_prob:.0%} · {how}"))
-        items.append((s.adversarial, f"adversarial: {labels[s.adv_top1]} {s.adv_prob:.0%} · {how}"))
+        clean = f"clean: {labels[s.clean_top1]} {s.clean_prob:.0%} ({how})"
+        attacked = f"attacked: {labels[s.adv_top1]} {s.adv_prob:.0%} ({how})"
+        items += [(s.clean, clean), (s.adversarial, attacked)]
     return items
 
 

@@ -96,6 +96,30 @@ def test_camera_frames_showing_nothing_get_clear_messages(client, tmp_path, size
         client.predict(handle_file(str(frame)), "efficientnet-lite0", api_name="/classify")
 
 
+@pytest.mark.parametrize(
+    ("mode", "size", "message"),
+    [
+        ("RGBA", (320, 180), None),  # alpha composited on white
+        ("L", (180, 320), None),  # one channel, portrait
+        ("RGB", (20, 400), "the generator needs at least 8"),  # 1:20 at a 64-pixel long side
+        ("RGB", (12, 12), "at least 16 pixels"),
+    ],
+)
+def test_cyclegan_translates_camera_frames_of_every_kind(client, tmp_path, mode, size, message):
+    from advdemo.translation import cyclegan as cg
+
+    frame = tmp_path / "webcam.png"
+    Image.new(mode, size, 90).save(frame)
+    call = (handle_file(str(frame)), cg.BUILTIN, 64)
+    if message is None:
+        _, after, *_ = client.predict(*call, api_name="/translate")
+        with Image.open(after["path"] if isinstance(after, dict) else after) as translated:
+            assert translated.mode == "RGB" and translated.size[0] != translated.size[1]
+    else:
+        with pytest.raises(AppError, match=re.escape(message)):
+            client.predict(*call, api_name="/translate")
+
+
 # --------------------------------------------------------------------------- browser
 
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]

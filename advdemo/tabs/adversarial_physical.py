@@ -186,7 +186,7 @@ def layout() -> dict[str, gr.components.Component]:
             with gr.Row(equal_height=False):
                 c["plot"] = gr.Plot(label="survival", elem_id="adv-phys-plot")
                 c["gallery"] = gr.Gallery(
-                    label="prints at full strength: clean, then attacked",
+                    label="prints at the chosen strength: clean, then attacked",
                     columns=2,
                     height="auto",
                     object_fit="contain",

@@ -44,6 +44,7 @@ EXPECTED_PUBLIC = {
     "/attack",
     "/eps_sweep",
     "/linearity",
+    "/physical_world",
     "/translate",
     "/toy_gan",
     "/generator_costs",

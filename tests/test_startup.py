@@ -56,6 +56,7 @@ SMALL_INPUTS: dict[str, dict[str, object]] = {
     "/attack": {"model_name": CLASSIFIERS, "steps": 2},
     "/eps_sweep": {"model_name": CLASSIFIERS},
     "/linearity": {"model_name": CLASSIFIERS, "eps_from_k": -1, "eps_to_k": 1},
+    "/physical_world": {"steps": 2, "count": 2},
     "/translate": {"resolution": (128, 256)},
     "/toy_gan": {"steps": 50},
     "/generator_costs": {"steps": 50},

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from PIL import Image
 from torch import Tensor
 
-from advdemo.adversarial import attacks
+from advdemo.adversarial import attacks, physical
 from advdemo.adversarial.base import (
     MAX_EPS_K,
     MAX_LAMBDA,
@@ -49,7 +49,7 @@ SWEEP_KS = range(17)  # eps = 0..16 / 255
 SWEEP_PGD_STEPS = 10
 TRANSFER_MODELS = ("efficientnet-lite2", "efficientnet-lite0")  # the second model, and its stand-in
 
-CHECKING = "**Does it survive?** Checking the PNG, JPEG and the second model…"
+CHECKING = "**Does it survive?** Checking the PNG, JPEG, prints and the second model…"
 
 # What a long job tells the user: (done, total) or None for "busy", and a description.
 Progress = Callable[[tuple[int, int] | None, str], None]
@@ -235,7 +235,7 @@ def attack_stages(
     x_adv, trace = run(model, begin, settings, progress)
     first = first_answer(model, begin, x_adv, settings)
     yield first
-    progress(None, "checking PNG, JPEG and the second model")
+    progress(None, "checking PNG, JPEG, prints and the second model")
     path = save_download(model, x_adv, photo, begin.true_class, settings.target_class, folder)
     checks = robustness_checks(
         model,
@@ -246,6 +246,8 @@ def attack_stages(
         other=second,
         other_name=second_name,
     )
+    png = images.load_image(path)
+    checks.insert(-1, physical.print_check(model, png, begin.clean, settings.target_class))
     described = settings.attack.describe(settings.steps, settings.step_k, settings.lam)
     title = f"{described}, ε = {settings.eps_k}/255"
     yield replace(

@@ -17,7 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from advdemo import ui
-from advdemo.adversarial import attacks, playground
+from advdemo.adversarial import attacks, physical, playground
 from advdemo.adversarial.base import MAX_EPS_K, MAX_LAMBDA, MAX_STEPS
 from advdemo.adversarial.classes import class_choices
 from advdemo.core import cache, files, images
@@ -25,6 +25,7 @@ from advdemo.core.errors import choice
 from advdemo.core.presets import Preset, by_key
 from advdemo.models import registry
 from advdemo.models.store import ModelStore
+from advdemo.tabs import adversarial_physical as physical_section
 from advdemo.tabs import adversarial_why as why
 
 TITLE = "Adversarial playground"
@@ -194,7 +195,7 @@ def classify(store: ModelStore, image, model_name) -> dict[str, float]:
     "efficientnet-lite0". The photo is centre-cropped and resized as the model expects.
     """
     model = _classifier(store, model_name)
-    photo = images.load_image(image)
+    photo = physical.check_photo(images.load_image(image))  # a webcam frame, too
 
     def top5() -> dict[str, float]:
         return model.top_k(model.prepare(photo), 5)[0]
@@ -234,7 +235,7 @@ def attack(
     settings = playground.attack_settings(
         model.labels, method, eps_k, steps, target, mode, step_k, lam, start
     )
-    photo = images.load_image(image)
+    photo = physical.check_photo(images.load_image(image))
     folder = files.output_dir("adversarial")
     files.prune(folder, "*.png", DOWNLOAD_MAX_AGE_S)
     second = playground.transfer_model_name(model_name)
@@ -368,8 +369,9 @@ def _photo() -> gr.Image:
     """The upload box with the example photos under it."""
     image = ui.image_upload(
         value=str(images.asset(OPENING_PHOTO)),
-        label="photo (upload or paste)",  # the examples below say the rest
-        sources=["upload", "clipboard"],
+        label="photo (upload or webcam)",  # paste works too; the examples below say the rest
+        sources=["upload", "clipboard", "webcam"],
+        webcam_options=gr.WebcamOptions(mirror=False),  # a held-up print as printed
         height=200,
         elem_id="adv-image",
     )
@@ -506,6 +508,7 @@ def build(store: ModelStore) -> None:
         with gr.Column(scale=3, elem_id="adv-results"):
             r = _results()
     why_out = why.layout()
+    phys = physical_section.layout()
     with gr.Accordion("How it works", open=True):
         ui.explanation(EXPLANATION + why.EXPLANATION)
 
@@ -582,3 +585,4 @@ def build(store: ModelStore) -> None:
             run_attack, attack_inputs, attack_outputs, api_visibility="private", **attack_progress
         )
     why.wire(store, c, why_out)
+    physical_section.wire(store, phys, c)

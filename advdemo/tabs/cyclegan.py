@@ -342,8 +342,8 @@ def build(store: ModelStore) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
             photo = ui.image_upload(
-                label="Your photo (or an example below)",
-                sources=["upload", "clipboard"],
+                label="Your photo (or an example below, or the webcam)",
+                sources=["upload", "clipboard", "webcam"],
                 height=260,
                 elem_id="cg-input",
             )

@@ -68,7 +68,7 @@ def test_attack_photo_reports_everything_the_tab_shows(photo, tmp_path):
         progress=lambda done, desc: calls.append((done, desc)),
     )
     assert calls[0] == ((0, 5), "PGD: starting")
-    assert calls[-1] == (None, "checking PNG, JPEG and the second model")
+    assert calls[-1] == (None, "checking PNG, JPEG, prints and the second model")
     assert [done for done, _ in calls[1:-1]] == [(i, 5) for i in range(6)]
     outputs = result.outputs()
     assert len(outputs) == 10 and outputs[-1] == result.download
@@ -78,6 +78,7 @@ def test_attack_photo_reports_everything_the_tab_shows(photo, tmp_path):
     assert result.summary.startswith("### ") and "ε = 8/255" in result.summary
     assert f"top-1 is **class {target}**" in result.checks
     assert "same PNG → tiny two" in result.checks
+    assert "| printed and photographed | 8 simulated prints" in result.checks
     assert len(result.top5_before) == len(result.top5_after) == 5
     assert result.history.layout.title.text.startswith("PGD, 5 steps of 2/255, ε = 8/255")
 

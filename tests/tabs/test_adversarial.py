@@ -287,7 +287,7 @@ def test_the_tab_opens_with_the_cats_top5_and_an_unclipped_photo_label(
             timeout=60_000,
         )
         label = page.locator("#adv-image label").first
-        assert label.inner_text().strip() == "photo (upload or paste)"
+        assert label.inner_text().strip() == "photo (upload or webcam)"
         clipped = label.evaluate(
             """el => {
                 const box = el.getBoundingClientRect();

@@ -15,6 +15,7 @@ timm is imported on first use of this module's functions, never at import.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import socket
 import threading
@@ -50,6 +51,9 @@ ABOUT = {
     "inception_v3.tf_in1k": "the same architecture trained normally, for comparison",
 }
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm's hub repositories hold
+# The largest weights file fetched (a Space has a few GB of memory; timm's giants would take
+# it all): $ADVDEMO_TIMM_MAX_MB, else this. Inception-ResNet-v2 is 224 MB, ConvNeXt-Base 354.
+MAX_WEIGHTS_MB = 600
 PROBE_TIMEOUT_S = 3.0  # an unreachable hub must fail fast, not after the hub client's retries
 NAME_PATTERN = re.compile(r"[a-z0-9_.\-]{1,120}")
 
@@ -235,7 +239,7 @@ def hub_download(repo_id: str, filename: str, folder: Path) -> Path:
     Fails fast and says why: with HF_HUB_OFFLINE set, or when the hub (or the proxy) cannot be
     reached within PROBE_TIMEOUT_S (the hub client alone retries for about 25 s). A file the
     repository does not have raises FileNotFoundError."""
-    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     if constants.HF_HUB_OFFLINE:
@@ -244,6 +248,13 @@ def hub_download(repo_id: str, filename: str, folder: Path) -> Path:
     if not _reachable(host, port, PROBE_TIMEOUT_S):
         raise ConnectionError(f"{host}:{port} cannot be reached")
     try:
+        size = get_hf_file_metadata(hf_hub_url(repo_id, filename), timeout=10).size or 0
+        limit = float(os.environ.get("ADVDEMO_TIMM_MAX_MB", MAX_WEIGHTS_MB))
+        if size > limit * 1e6:
+            raise ModelUnavailable(
+                f"{repo_id}'s weights are {size / 1e6:,.0f} MB, more than this app fetches "
+                f"({limit:,.0f} MB, $ADVDEMO_TIMM_MAX_MB); pick a smaller model."
+            )
         return Path(hf_hub_download(repo_id, filename, local_dir=folder, etag_timeout=10))
     except LocalEntryNotFoundError as exc:  # the connection dropped in between
         raise ConnectionError(str(exc).splitlines()[0]) from exc

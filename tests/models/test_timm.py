@@ -138,7 +138,7 @@ def test_an_unreachable_hub_is_a_clear_message_at_once(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     store = ModelStore("cpu", checkpoint_dir=tmp_path)
-    with pytest.raises(ModelUnavailable, match="offline.*built-in models work"):
+    with pytest.raises(ModelUnavailable, match=r"offline.*built-in models work"):
         store.classifier("timm/adv_inception_v3")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelUnavailable, match="HF_HUB_OFFLINE"):

@@ -388,7 +388,6 @@ def _controls(start: Preset) -> dict[str, gr.components.Component]:
             value=DEFAULT_MODEL,
             label="classifier (online ones download on first use; or type timm/<any timm name>)",
             allow_custom_value=True,  # any timm ImageNet model; registry.classifier_name checks
-            filterable=True,
             elem_id="adv-model",
         ),
         "transfer": gr.Dropdown(
@@ -396,7 +395,6 @@ def _controls(start: Preset) -> dict[str, gr.components.Component]:
             value=AUTO_TRANSFER,
             label="transfer check: second model",
             allow_custom_value=True,
-            filterable=True,
             elem_id="adv-transfer",
         ),
         "method": gr.Radio(

@@ -232,13 +232,14 @@ def attack(
     folder = files.output_dir("adversarial")
     files.prune(folder, "*.png", DOWNLOAD_MAX_AGE_S)
     second = playground.transfer_model_name(model_name, transfer)
+    second_model = store.gradient_classifier(second, progress=True)  # unavailable: say so first
 
     def stages():
         return playground.attack_stages(
             model,
             photo,
             settings,
-            second=store.gradient_classifier(second),
+            second=second_model,
             second_name=registry.spec(second).title.split(",")[0],
             folder=folder,
             progress=lambda done, desc: progress(done, desc=desc),

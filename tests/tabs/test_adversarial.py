@@ -173,6 +173,10 @@ BAD_CLIENT_CALLS = [
     ({"method": "lecture", "mode": "untargeted"}, "always steers toward a target class"),
     ({"target": "tiger cat"}, "already says 'tiger cat'"),
     ({"image": None}, "No image given"),
+    ({"transfer": MODEL}, "The transfer check needs a second model"),
+    ({"transfer": "lite9"}, "Unknown model 'lite9'"),
+    ({"model_name": "timm/resnet5O"}, "Unknown timm model 'resnet5o'. Did you mean"),
+    ({"model_name": "timm/vit_base_patch16_224.augreg_in21k"}, "not an ImageNet-1k classifier"),
 ]
 
 

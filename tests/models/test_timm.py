@@ -123,11 +123,12 @@ def test_at_most_max_timm_models_stay_loaded(tmp_path):
         "cpu", checkpoint_dir=tmp_path / "ckpt", hub_download=download, max_timm_models=1
     )
     name = f"timm/{SMALL}"
-    first = store.gradient_classifier(name)
-    assert store.gradient_classifier(name) is first and ("gradient", name) in store._derived
+    first = store.classifier(name)
+    derived = store.derived(("folded", name), object)  # e.g. its gradient path
+    assert store.classifier(name) is first and store.derived(("folded", name), list) is derived
     store._keep_recent("timm/another")  # as if a second timm model was just used
-    assert name not in store._models and ("gradient", name) not in store._derived
-    assert store.gradient_classifier(name) is not first  # loaded again from disk
+    assert name not in store._models and ("folded", name) not in store._derived
+    assert store.classifier(name) is not first  # loaded again from disk
 
 
 def test_an_unreachable_hub_is_a_clear_message_at_once(tmp_path, monkeypatch):

@@ -55,12 +55,18 @@ def models_markdown() -> str:
         for m in registry.catalogue()
     ]
     head = "| name | model | availability | source | licence |\n|---|---|---|---|---|\n"
-    return head + "\n".join(rows)
+    timm_note = (
+        "\n\nAny other ImageNet classifier of timm works too, downloaded on first use: type "
+        "`timm/<name>` (e.g. `timm/resnet18.a1_in1k`) in the playground's classifier box."
+    )
+    return head + "\n".join(rows) + timm_note
 
 
 def list_models() -> list[dict]:
     """Every model the app knows: name (to pass to the other endpoints), task, whether it
-    works offline, its source and its licence."""
+    works offline, its origin ("built-in", "timm" with its timm_name, "torchvision",
+    "cyclegan"), its source and its licence. Besides these, any ImageNet classifier of timm
+    is accepted as "timm/<name>" wherever a classifier is asked for."""
     return registry.catalogue()
 
 

@@ -23,6 +23,10 @@ def test_models_endpoint_lists_the_registry(client):
     assert [m["name"] for m in models] == list(registry.registry())
     offline = {m["name"] for m in models if m["offline"]}
     assert offline == set(registry.names(builtin_only=True))
+    assert {m["origin"] for m in models if m["offline"]} == {"built-in"}
+    timm_entries = [m for m in models if m["origin"] == "timm"]  # issue #15
+    assert "inception_v3.tf_adv_in1k" in {m["timm_name"] for m in timm_entries}
+    assert all(m["name"] == "timm/" + m["timm_name"] for m in timm_entries)
 
 
 def test_tab_modules_follow_the_contract():

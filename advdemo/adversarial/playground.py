@@ -39,6 +39,7 @@ from advdemo.adversarial.robustness import (
 from advdemo.adversarial.sweep import eps_sweep
 from advdemo.core import images
 from advdemo.core.errors import InputError, choice, finite, whole
+from advdemo.models import registry
 
 MODES = ("untargeted", "targeted")
 # Where an attack begins: the photo, or "nothing" (the lecture's first experiment): uniform
@@ -111,9 +112,20 @@ def sweep_settings(labels: list[str], method, target, mode, eps_k) -> Settings:
     return Settings(attack, _target_class(labels, target, mode), eps_k)
 
 
-def transfer_model_name(name: str) -> str:
-    """The second model of the transfer check: Lite2, or Lite0 when Lite2 is attacked."""
-    return TRANSFER_MODELS[0] if name != TRANSFER_MODELS[0] else TRANSFER_MODELS[1]
+AUTO_TRANSFER = "auto"
+
+
+def transfer_model_name(name: str, chosen: str | None = AUTO_TRANSFER) -> str:
+    """The second model of the transfer check: `chosen` (any classifier's registry name but
+    the attacked model's, "timm/<name>" included), or by default Lite2 (Lite0 when Lite2 is
+    attacked). Names are checked and timm aliases made full (registry.classifier_name)."""
+    attacked = registry.classifier_name(name)
+    if chosen in (None, "", AUTO_TRANSFER):
+        return TRANSFER_MODELS[0] if attacked != TRANSFER_MODELS[0] else TRANSFER_MODELS[1]
+    second = registry.classifier_name(chosen)
+    if second == attacked:
+        raise InputError("The transfer check needs a second model: pick another one.")
+    return second
 
 
 def start_image(photo: Image.Image, start: str, model) -> Image.Image:

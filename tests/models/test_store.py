@@ -31,7 +31,8 @@ def test_registry_has_the_built_in_models():
 def test_every_spec_says_where_it_comes_from(name):
     spec = registry.spec(name)
     assert spec.title and spec.licence and spec.source and spec.description
-    assert spec.builtin != (spec.url is not None)  # offline from a package, or online: one
+    online = spec.url is not None or spec.timm_name is not None
+    assert spec.builtin != online  # offline from a package, or online: one
     if spec.task == "classifier":
         assert spec.input_size and 0.5 < spec.crop_fraction <= 1
     if spec.reverse is not None:

@@ -173,6 +173,10 @@ BAD_CLIENT_CALLS = [
     ({"method": "lecture", "mode": "untargeted"}, "always steers toward a target class"),
     ({"target": "tiger cat"}, "already says 'tiger cat'"),
     ({"image": None}, "No image given"),
+    ({"transfer": MODEL}, "The transfer check needs a second model"),
+    ({"transfer": "lite9"}, "Unknown model 'lite9'"),
+    ({"model_name": "timm/resnet5O"}, "Unknown timm model 'resnet5o'. Did you mean"),
+    ({"model_name": "timm/vit_base_patch16_224.augreg_in21k"}, "not an ImageNet-1k classifier"),
 ]
 
 
@@ -516,3 +520,47 @@ def test_a_waiting_user_sees_their_place_in_the_heavy_lane(page, app_url, artifa
         "() => document.querySelector('#adv-after')?.innerText.includes('common iguana')",
         timeout=180_000,
     )
+
+
+@pytest.mark.browser
+def test_an_adversarially_trained_timm_model_offline_is_said_on_screen(
+    browser, app_url, artifacts, monkeypatch
+):
+    """Issue #15: the transfer check's model can be any timm classifier; offline (here with
+    HF_HUB_OFFLINE, so no test reaches the network) the choice is answered at once with a
+    message that says why. One page, three screenshots: laptop, phone, lecture mode."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        page.goto(app_url)
+        open_tab(page, adversarial.TITLE)
+        page.wait_for_function(
+            "() => /cat|tabby/.test(document.querySelector('#adv-before')?.innerText || '')",
+            timeout=60_000,
+        )
+        page.locator("#adv-transfer input").fill("adversarially")
+        page.get_by_role("option", name=re.compile("Inception-v3, adversarially trained")).click()
+        page.locator("#adv-run").click()
+        toast = page.locator("[data-testid=toast-body]", has_text="downloaded on first use")
+        try:
+            toast.wait_for(timeout=60_000)
+        except Exception:
+            page.screenshot(path=str(artifacts / "adversarial-timm-offline-FAILED.png"))
+            raise
+        text = toast.inner_text()
+        assert "downloaded on first use" in text and "HF_HUB_OFFLINE" in text
+        assert "inception_v3.tf_adv_in1k" in text
+        page.locator("#adv-transfer").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "adversarial-timm-offline-1366x900.png"))
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.locator("#adv-transfer").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "adversarial-timm-offline-390x844.png"))
+        page.locator("[data-testid=toast-close]").click()  # it covers the lecture button
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        page.locator("#lecture-toggle").click()
+        page.locator("#adv-transfer").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "adversarial-timm-offline-1920x1080-lecture.png"))
+    finally:
+        page.close()

@@ -1,2 +1,3 @@
-"""Network architectures (plain nn.Modules, no weights, no devices): DCGAN, EfficientNet-Lite,
-CycleGAN's ResNet generator. Weights are attached by advdemo.models.store."""
+"""Network architectures (plain nn.Modules, no weights, no devices): DCGAN, CycleGAN's ResNet
+generator, the digits MLP and CNN. The ImageNet classifiers are timm's architectures (see
+advdemo.models.registry). Weights are attached by advdemo.models.store."""

@@ -4,8 +4,9 @@ tests/api_schema.json was written from the app before the package restructure (i
 every public endpoint, its parameters in order with their components, and its outputs. An
 endpoint may gain parameters at the end (with defaults), and new endpoints may appear;
 nothing that exists may be renamed, reordered, retyped or removed. Endpoints added since are
-appended to the snapshot when they land (so far /truncation_gif, /generator_costs, /gan2d and
-the defences tab's five) and keep the same promise from then on.
+appended to the snapshot when they land (so far /truncation_gif, /generator_costs, /gan2d,
+the defences tab's five, /linearity and /physical_world), as are parameters added at the end
+(/attack's start and transfer, the explorer's code), and keep the same promise from then on.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import os
 import statistics
 import time
 
-from benchmarks.common import Row, format_table, tab_in_chromium
+from benchmarks.common import ECHO_JS, Row, format_table, tab_in_chromium
 
 TARGET_FPS = 10.0
 WINDOW_S = 8.0
@@ -37,20 +37,6 @@ HOOK_JS = """
   };
   new MutationObserver(note).observe(
     plane, {subtree: true, childList: true, characterData: true});
-}
-"""
-
-ECHO_JS = """
-async () => {
-  const out = () => document.querySelector('#bench-echo-out textarea').value;
-  const old = out();
-  const t0 = performance.now();
-  document.querySelector('#bench-echo').click();
-  await new Promise(resolve => {
-    const check = () => (out() !== old ? resolve() : requestAnimationFrame(check));
-    check();
-  });
-  return performance.now() - t0;
 }
 """
 

@@ -16,7 +16,14 @@ import statistics
 
 import torch
 
-from benchmarks.common import Row, format_table, interleaved, median_ms, tab_in_chromium
+from benchmarks.common import (
+    ECHO_JS,
+    Row,
+    format_table,
+    interleaved,
+    median_ms,
+    tab_in_chromium,
+)
 
 TARGET_SLIDER_MS = 100.0
 TARGET_STRIP_MS = 300.0
@@ -105,20 +112,6 @@ async (value) => {
         requestAnimationFrame(check);
       }
     };
-    check();
-  });
-  return performance.now() - t0;
-}
-"""
-
-ECHO_JS = """
-async () => {
-  const out = () => document.querySelector('#bench-echo-out textarea').value;
-  const old = out();
-  const t0 = performance.now();
-  document.querySelector('#bench-echo').click();
-  await new Promise(resolve => {
-    const check = () => (out() !== old ? resolve() : requestAnimationFrame(check));
     check();
   });
   return performance.now() - t0;

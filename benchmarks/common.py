@@ -210,3 +210,20 @@ def text_table(head: tuple[str, ...], lines: list[tuple]) -> str:
 def format_table(rows: list[Row], title: str = "") -> str:
     table = text_table(HEAD, _cells(rows))
     return f"{title}\n{table}" if title else table
+
+
+# Milliseconds from a click on the echo button (#bench-echo, added by tab_in_chromium) to its
+# answer in #bench-echo-out: a do-nothing Gradio round trip, the baseline of browser timings.
+ECHO_JS = """
+async () => {
+  const out = () => document.querySelector('#bench-echo-out textarea').value;
+  const old = out();
+  const t0 = performance.now();
+  document.querySelector('#bench-echo').click();
+  await new Promise(resolve => {
+    const check = () => (out() !== old ? resolve() : requestAnimationFrame(check));
+    check();
+  });
+  return performance.now() - t0;
+}
+"""

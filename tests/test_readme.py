@@ -49,7 +49,8 @@ def test_api_examples_run_against_the_app(app_url, store):
     assert Path(namespace["translated"]).is_file() and namespace["reconstruction"] is None
     assert "PGD-trained" in namespace["table"] and "fooled on the cat" in namespace["queries"]
     assert "untargeted" in namespace["transfer_summary"]
-    assert "Printed and photographed 4 times" in namespace["summary"]
+    assert "Printed and photographed 4 times" in namespace["printed"]
+    assert "tiger cat" in namespace["linearity"] and "R²" in namespace["linearity"]
     _check_the_arithmetic_example_shows_glasses(namespace, store)
 
 

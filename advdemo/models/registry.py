@@ -247,6 +247,17 @@ def _lite_spec(variant: str, side: int, about: str) -> ModelSpec:
     )
 
 
+def _whole_pixel_crop(size: int, crop_pct: float) -> float:
+    """The crop fraction nearest `crop_pct` whose frame side is a whole, evenly padded number
+    of pixels: size / side (299 / 343 for Inception's 0.875, 0.4 % off). Then the playground's
+    downloaded PNG (the attack in a frame of that side) comes back through prepare() exactly,
+    as for the built-in models, whose fractions are exact already (224 / 256)."""
+    side = round(size / crop_pct)
+    if (side - size) % 2:
+        side += 1
+    return size / side
+
+
 def _timm_spec(full_name: str) -> ModelSpec:
     """An online timm classifier; what it expects comes from timm's pretrained config."""
     cfg = timm_models.config(full_name)
@@ -263,7 +274,7 @@ def _timm_spec(full_name: str) -> ModelSpec:
         input_size=cfg["input_size"],
         mean=cfg["mean"],
         std=cfg["std"],
-        crop_fraction=cfg["crop_pct"],
+        crop_fraction=_whole_pixel_crop(cfg["input_size"], cfg["crop_pct"]),
         interpolation=cfg["interpolation"],
         crop_mode=cfg["crop_mode"],
         timm_name=full_name,

@@ -145,8 +145,8 @@ def test_short_soak_shows_no_leak(app_url, store, tmp_path):
         "-m",
         "benchmarks.soak",
         *("--url", app_url, "--pid", str(os.getpid()), "--json", str(out), "--light"),
-        *("--requests", "100", "--warmup", "30", "--users", "2", "--sample-every", "3"),
-        *("--session-requests", "40", "--time-limit", "120"),
+        *("--requests", "60", "--warmup", "20", "--users", "2", "--sample-every", "2"),
+        *("--session-requests", "30", "--time-limit", "150"),
         *("--slope-limit", str(CI_SLOPE_LIMIT)),
     ]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)

@@ -13,6 +13,7 @@ import pytest
 from advdemo.gan2d import data, drawing, presets
 from advdemo.gan2d.trainer import SETTING_KEYS
 from advdemo.tabs import TABS, gan_lab, toy_gan
+from tests.conftest import wait_for_new_image
 
 N = len(presets.CONTROL_KEYS)
 SMALL = {"g_width": 16, "d_width": 16, "batch": 64, "k_d": 1}
@@ -241,6 +242,8 @@ def test_a_preset_plays_frames_in_a_race_and_pause_stops_them(page, app_url, art
     assert _title_step(page) == step  # paused means paused
 
 
+PAD_DRAWN = """() => { const img = document.querySelector('#gan-lab-pad img');
+    return img && img.complete && img.naturalWidth > 0; }"""
 POINT_LINES = """() => document.querySelector('#gan-lab-points textarea').value
     .split('\\n').filter(line => line.trim()).length"""
 
@@ -258,8 +261,13 @@ def test_points_drawn_by_clicking_the_pad_train(page, app_url, artifacts):
     for n, (fx, fy) in enumerate(corners, 1):
         pad.scroll_into_view_if_needed()  # and measured again: the accordion may still move
         box = pad.bounding_box()
+        page.wait_for_function(PAD_DRAWN, timeout=30_000)
+        before = pad.get_attribute("src")
         pad.click(position={"x": fx * box["width"], "y": fy * box["height"]})
         page.wait_for_function(POINT_LINES + f" === {n + 1}", timeout=30_000)  # header + n
+        # the pad is redrawn with the new point: a click while its picture is swapped lands
+        # on no picture (a person sees the point appear first)
+        wait_for_new_image(page, "#gan-lab-pad img", before)
     page.click("#gan-lab-undo")  # the middle point goes again
     page.wait_for_function(POINT_LINES + " === 5", timeout=30_000)
     page.wait_for_function(

@@ -479,6 +479,7 @@ def result_figures(result: SoakResult, passed: bool) -> dict:
         "lost": result.lost,
         "errors": [f"{o.endpoint}: {o.error}"[:300] for o in result.errors],
         "peak_mb": result.peak_mb,
+        "curve": [[n, mb] for n, mb in result.curve],  # (requests answered, RSS MB)
         "slope": None if s is None else {"per_1000": s.per_1000, "low": s.low, "high": s.high},
     }
 

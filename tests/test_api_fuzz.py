@@ -110,12 +110,13 @@ class Case:
         return (self.endpoint, self.param, self.label)
 
 
+# -inf and -1e308 were dropped: the app's number checks (core.errors.finite, which whole() calls)
+# test math.isfinite before any bound, which NaN and +inf reach, and the bounds by comparison,
+# which 1e308 and -1 reach; each case costs ~0.2 s on each of ~150 numeric parameters.
 NUMBER_CASES = [
     ("NaN", NAN, RAW),
     ("+inf", INF, RAW),
-    ("-inf", -INF, RAW),
     ("huge 1e308", 1e308, CLIENT),
-    ("huge negative -1e308", -1e308, CLIENT),
     ("-1", -1, CLIENT),
     ("string 'abc'", "abc", CLIENT),
     ("None", None, CLIENT),

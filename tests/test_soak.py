@@ -121,40 +121,33 @@ def test_rss_and_its_high_water_mark_are_read_from_proc():
     assert 0 < soak.rss_mb(pid) <= soak.peak_rss_mb(pid)
 
 
-# A few hundred requests cannot resolve 1 MB per 1000 (see test_a_short_soak_says_it_cannot_tell),
-# so the reduced soak looks for a gross leak only: 100 MB per 1000 requests, i.e. 100 kB kept
-# per request (a picture or a session's state never freed). The same measure, a coarser target.
-CI_SLOPE_LIMIT = 100.0
+# A soak that could judge a leak takes thousands of requests (see
+# test_a_short_soak_says_it_cannot_tell): that is `python -m benchmarks soak`'s job, not the
+# suite's. Here the soak runs briefly against the app only to show that its machinery works end
+# to end: the users' requests are answered, RSS is sampled from the app's process, and the
+# report is written. Its judgement is tested on the synthetic series above.
 
 
 @pytest.mark.slow
-def test_short_soak_shows_no_leak(app_url, store, tmp_path):
+def test_the_soak_runs_against_the_app(app_url, tmp_path):
     """The app runs in this process; the simulated users run in a process of their own, so
     that their clients' memory is not counted as the app's (in one process it was)."""
-    from advdemo.tabs import adversarial, cyclegan, latent_explorer, truncation
-
-    # What app.main's warm-up loads, but the CycleGAN compilation: it runs for minutes in a
-    # thread of its own and would grow memory under the soak. The rest loads in the warm-up
-    # requests, which call every endpoint at least twice.
-    for tab in (adversarial, latent_explorer, truncation):
-        tab.warm_up(store)
-    store.translator(cyclegan.cg.BUILTIN)  # its eager generator
     out = tmp_path / "soak.json"
     command = [
         sys.executable,
         "-m",
         "benchmarks.soak",
         *("--url", app_url, "--pid", str(os.getpid()), "--json", str(out), "--light"),
-        *("--requests", "60", "--warmup", "20", "--users", "2", "--sample-every", "2"),
-        *("--session-requests", "30", "--time-limit", "150"),
-        *("--slope-limit", str(CI_SLOPE_LIMIT)),
+        *("--requests", "16", "--warmup", "4", "--users", "2", "--sample-every", "2"),
+        *("--session-requests", "8", "--time-limit", "120"),
     ]
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     print(run.stdout[-6000:], run.stderr[-3000:])
     assert out.exists(), run.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert not figures["errors"], figures["errors"][:10]
     assert figures["lost"] == 0, run.stdout[-3000:]
-    slope = figures["slope"]
-    assert slope is not None, f"too few requests answered for a slope:\n{run.stdout[-3000:]}"
-    assert slope["low"] <= CI_SLOPE_LIMIT, f"a leak:\n{run.stdout[-3000:]}"
+    assert figures["answered"] >= 16, run.stdout[-3000:]
+    assert len(figures["curve"]) >= 6, figures["curve"]  # RSS read every 2 requests
+    assert all(mb > 0 for _, mb in figures["curve"])
+    assert figures["peak_mb"] >= max(mb for _, mb in figures["curve"])

@@ -19,7 +19,7 @@ from advdemo.core import images
 from advdemo.models import checkpoints, registry
 from advdemo.models.store import ModelStore
 from advdemo.tabs import TABS
-from advdemo.ui import page, serving
+from advdemo.ui import page, serving, sessions
 
 MAX_UPLOAD_MB = 10
 MAX_FILE_SIZE = f"{MAX_UPLOAD_MB}mb"  # per uploaded file; other request bodies: see below
@@ -74,6 +74,7 @@ def build_demo(store: ModelStore) -> gr.Blocks:
     """Build the whole app on `store`. Tests call this too, then launch it on a free port."""
     images.limit_decoding()  # Gradio decodes some images before our checks: see core.images
     serving.atomic_cache_writes()  # identical outputs for many users: see advdemo.ui.serving
+    sessions.lazy_session_configs()  # a new session's first click is cheap: see ui.sessions
     with gr.Blocks(
         title="advdemo: adversarial examples and GANs",
         analytics_enabled=False,

@@ -2,7 +2,8 @@
 their own, and the application builders Ray Serve (or KubeRay's RayService) imports.
 
 Three deployments, one Serve application each, so each scales on its own:
-- "heavy": attacks, ε sweeps, CycleGAN translations. One request at a time per replica
+- "heavy": attacks, ε sweeps, the physical world's prints (of the attack this replica kept,
+  or runs first), CycleGAN translations. One request at a time per replica
   (`max_ongoing_requests=1`): a replica is one or more cores doing one job, and more
   replicas run more jobs at once, on this machine or across a cluster.
 - "light": classification, truncation grids, interpolation strips.
@@ -53,9 +54,7 @@ class EndpointReplica:
         self.store = ModelStore()
         self.inputs = files.output_dir("replica-inputs")
         if warm:  # the tabs' own warm-ups (CycleGAN compiles here only where calibrated)
-            modules = sorted({n.rpartition(".")[0] for n in self.names})
-            hooks = [importlib.import_module(m).warm_up for m in modules]
-            self.store.warm_up_in_background(hooks)
+            self.store.warm_up_in_background(warm_ups(self.names))
 
     def _function(self, name: str):
         if name not in self.names:
@@ -85,6 +84,15 @@ class EndpointReplica:
 
     def ready(self) -> str:
         return f"{self.deployment}: {sorted(self.names)}"
+
+
+def warm_ups(names: frozenset[str]) -> list:
+    """The warm_up of each tab module that defines one of the endpoints `names`. A tab's
+    section (the playground's physical world) has none of its own: what it uses, its tab
+    warms up."""
+    modules = sorted({n.rpartition(".")[0] for n in names})
+    hooks = (getattr(importlib.import_module(m), "warm_up", None) for m in modules)
+    return [hook for hook in hooks if hook is not None]
 
 
 class FacesReplica(EndpointReplica):

@@ -33,6 +33,7 @@ HEAVY, LIGHT, FACES = "heavy", "light", "faces"
 ROUTES: dict[str, str] = {
     "advdemo.tabs.adversarial.attack": HEAVY,
     "advdemo.tabs.adversarial.sweep": HEAVY,
+    "advdemo.tabs.adversarial_physical.physical_world": HEAVY,  # its attack: the replica's own
     "advdemo.tabs.cyclegan.translate": HEAVY,
     "advdemo.tabs.cyclegan.translate_if_ready": HEAVY,
     "advdemo.tabs.adversarial.classify": LIGHT,

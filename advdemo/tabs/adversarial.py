@@ -12,7 +12,6 @@ Per-session state: only which photo the results on screen belong to (gr.State).
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import gradio as gr
 
@@ -25,6 +24,7 @@ from advdemo.core.presets import Preset, by_key
 from advdemo.models import registry
 from advdemo.models.store import ModelStore
 from advdemo.tabs import adversarial_physical as physical_section
+from advdemo.tabs import adversarial_request as request
 from advdemo.tabs import adversarial_why as why
 
 TITLE = "Adversarial playground"
@@ -166,11 +166,6 @@ CSS = """
 # --------------------------------------------------------------------------- endpoints
 
 
-def _classifier(store: ModelStore, model_name: object):
-    """The model for attacks: BatchNorm folded and channels_last (the store's gradient path)."""
-    return store.gradient_classifier(registry.classifier_name(model_name), progress=True)
-
-
 def warm_up(store: ModelStore) -> None:
     """Build both built-in classifiers' gradient paths (BatchNorm folded: every attack runs on
     the first, every transfer check asks the second) and take one attack step on each, so a
@@ -193,7 +188,7 @@ def classify(store: ModelStore, image, model_name) -> dict[str, float]:
     image: a photo (file); model_name: a classifier's registry name, e.g.
     "efficientnet-lite0". The photo is centre-cropped and resized as the model expects.
     """
-    model = _classifier(store, model_name)
+    model = request.classifier(store, model_name)
     photo = physical.check_photo(images.load_image(image))  # a webcam frame, too
 
     def top5() -> dict[str, float]:
@@ -233,23 +228,20 @@ def attack(
     the pictures, top-5s and summary come first, as soon as the attack ends (without plot and
     PNG); the complete result, which gradio_client returns, follows the checks.
     """
-    model = _classifier(store, model_name)
-    settings = playground.attack_settings(
-        model.labels, method, eps_k, steps, target, mode, step_k, lam, start
-    )
-    photo = physical.check_photo(images.load_image(image))
+    values = (method, eps_k, steps, target, mode, step_k, lam, start)
+    asked = request.read(store, image, model_name, *values, transfer=transfer)
     folder = files.output_dir("adversarial")
     files.prune(folder, "*.png", DOWNLOAD_MAX_AGE_S)
-    second = playground.transfer_model_name(model_name, transfer)
-    second_model = store.gradient_classifier(second, progress=True)  # unavailable: say so first
+    # the second model is loaded now: if it is unavailable, the user hears so before the attack
+    second_model = store.gradient_classifier(asked.second, progress=True)
 
     def stages():
         return playground.attack_stages(
-            model,
-            photo,
-            settings,
+            asked.model,
+            asked.photo,
+            asked.settings,
             second=second_model,
-            second_name=registry.spec(second).title.split(",")[0],
+            second_name=registry.spec(asked.second).title.split(",")[0],
             folder=folder,
             progress=lambda done, desc: progress(done, desc=desc),
         )
@@ -257,8 +249,8 @@ def attack(
     # The same photo, model and settings give the same report: computed once for everyone
     # (a lecture's preset), kept while its PNG to download still exists. The first answer
     # (pictures, top-5s) comes as soon as the attack ends, the plot and the checks after.
-    key = cache.content_key("attack", model_name, photo, *_attack_parameters(settings), second)
-    for report in cache.shared(store).stream(key, stages, valid=_download_exists):
+    valid = request.download_exists
+    for report in cache.shared(store).stream(asked.attack_key, stages, valid=valid):
         # The last output is the gr.State: which photo the results on screen belong to.
         yield (*report.outputs(), image)
 
@@ -279,24 +271,9 @@ def attack_known(
     progress=None,
 ) -> bool:
     """Whether /attack with these values is kept or being computed (so it skips the lane)."""
-    model = _classifier(store, model_name)
-    settings = playground.attack_settings(
-        model.labels, method, eps_k, steps, target, mode, step_k, lam, start
-    )
-    photo = images.load_image(image)
-    second = playground.transfer_model_name(model_name, transfer)
-    key = cache.content_key("attack", model_name, photo, *_attack_parameters(settings), second)
-    return cache.shared(store).known(key, valid=_download_exists)
-
-
-def _attack_parameters(settings: playground.Settings) -> tuple:
-    """Every parameter an attack's result depends on, for its cache key."""
-    s = settings
-    return (s.attack.key, s.target_class, s.eps_k, s.steps, s.step_k, s.lam, s.start)
-
-
-def _download_exists(report: playground.AttackReport) -> bool:
-    return report.download is not None and Path(report.download).is_file()
+    values = (method, eps_k, steps, target, mode, step_k, lam, start)
+    asked = request.read(store, image, model_name, *values, transfer=transfer)
+    return cache.shared(store).known(asked.attack_key, valid=request.download_exists)
 
 
 def sweep(
@@ -308,7 +285,7 @@ def sweep(
     step size 2.5·eps/10, at least 1/255). The lecture's method has λ, not eps, as its knob, so
     its sweep shows PGD. Same image, model, mode and target as the attack.
     """
-    model = _classifier(store, model_name)
+    model = request.classifier(store, model_name)
     settings = playground.sweep_settings(model.labels, method, target, mode, eps_k)
     photo = images.load_image(image)
     key = cache.content_key(

@@ -19,6 +19,7 @@ from advdemo.core import cache, images
 from advdemo.core.errors import seed
 from advdemo.core.presets import Preset, by_key
 from advdemo.models.store import ModelStore
+from advdemo.tabs import adversarial_request as request
 
 DEFAULTS = {"count": 8, "strength": 0.4, "seed": 0}
 # The attack's controls (the playground's) and this section's, in the endpoint's order.
@@ -65,17 +66,6 @@ transforms (Athalye et al.'s expectation over transformation).
 """
 
 
-def _settings(store: ModelStore, model_name, method, eps_k, steps, target, mode, step_k, lam):
-    """The playground's model and checked attack settings."""
-    from advdemo.tabs import adversarial  # the tab that owns the model choice
-
-    model = adversarial._classifier(store, model_name)
-    settings = playground.attack_settings(
-        model.labels, method, eps_k, steps, target, mode, step_k, lam
-    )
-    return model, settings
-
-
 def physical_world(
     store: ModelStore,
     image,
@@ -99,27 +89,23 @@ def physical_world(
     laptop camera); seed_value: 0..2³²−1. Returns a summary (Markdown), survival against
     strength (plot) and a gallery of a few clean and adversarial prints with their top-1.
     """
-    from advdemo.tabs import adversarial
+    from advdemo.tabs import adversarial  # the playground's attack (which imports this module)
 
     attack = (image, model_name, method, eps_k, steps, target, mode, step_k, lam)
-    model, settings = _settings(store, *attack[1:])
+    asked = request.read(store, *attack)
     count = physical.check_count(count)
     strength = physical.check_strength(strength)
     seed_value = seed("seed", seed_value)
-    photo = images.load_image(image)
-    parameters = adversarial._attack_parameters(settings)
-    key = cache.content_key(
-        "physical_world", model_name, photo, *parameters, count, strength, seed_value
-    )
+    key = asked.key("physical_world", count, strength, seed_value)
 
     def compute():
         *_, report = adversarial.attack(store, *attack, progress=progress)
         download = report[playground.AttackReport.names().index("download")]
         return _prints(
-            model,
-            photo,
+            asked.model,
+            asked.photo,
             images.load_image(download),
-            settings,
+            asked.settings,
             count,
             strength,
             seed_value,

@@ -1,7 +1,7 @@
 """The app with its heavy endpoints on Ray Serve (a local Ray instance with 2 CPUs) answers as
-the embedded app does: /generate, /attack, /translate and /classify through gradio_client,
-side by side with the embedded app of the same test session; bad values get the same
-message; concurrent slider requests are batched on the faces replica.
+the embedded app does: /generate, /attack, /physical_world, /translate and /classify through
+gradio_client, side by side with the embedded app of the same test session; bad values get
+the same message; concurrent slider requests are batched on the faces replica.
 
 Needs Ray (`pip install -r requirements-ray.txt`); skipped, saying so, without it.
 """
@@ -9,6 +9,7 @@ Needs Ray (`pip install -r requirements-ray.txt`); skipped, saying so, without i
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 
 import numpy as np
@@ -17,9 +18,10 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from advdemo.core import images
+from advdemo.core import cache, images
 from advdemo.models import runtime
-from advdemo.tabs import adversarial
+from advdemo.tabs import adversarial, adversarial_request
+from advdemo.tabs.adversarial_physical import physical_world
 from benchmarks.common import launch_local
 
 pytest.importorskip("ray.serve", reason="Ray is not installed: pip install -r requirements-ray.txt")
@@ -41,13 +43,20 @@ def backend():
 
 
 @pytest.fixture(scope="module")
-def ray_client(backend):
-    import app as app_module
+def front_store(backend):
+    """The Ray app's front end's store: it runs only what is not routed."""
     from advdemo.models.store import ModelStore
 
-    store = ModelStore()  # the front end's: it runs only what is not routed
+    store = ModelStore()
     store.remote = backend
-    demo = app_module.build_demo(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def ray_client(front_store):
+    import app as app_module
+
+    demo = app_module.build_demo(front_store)
     url = launch_local(demo, **app_module.launch_options())
     yield Client(url, analytics_enabled=False, verbose=False)
     demo.close()
@@ -83,18 +92,21 @@ def final(result):
     return result
 
 
+ATTACK = {
+    "image": CAT,
+    "model_name": "efficientnet-lite0",
+    "method": "pgd",
+    "eps_k": 4,
+    "steps": 5,
+    "target": "common iguana",
+    "mode": "targeted",
+    "step_k": 1,
+    "lam": 0.001,
+}
+
+
 def test_attack_gives_the_same_result(client, ray_client, store):
-    args = {
-        "image": CAT,
-        "model_name": "efficientnet-lite0",
-        "method": "pgd",
-        "eps_k": 4,
-        "steps": 5,
-        "target": "common iguana",
-        "mode": "targeted",
-        "step_k": 1,
-        "lam": 0.001,
-    }
+    args = ATTACK
     remote = ray_client.predict(**{**args, "image": handle_file(CAT)}, api_name="/attack")
     # The heavy replica runs torch on one thread (its one CPU): the same endpoint run here on
     # one thread gives the same pixels, bit for bit.
@@ -117,6 +129,30 @@ def test_attack_gives_the_same_result(client, ray_client, store):
         )
     assert_same_picture(remote[-1], here[-1], levels=2 * args["eps_k"], share=0.05)  # download
     assert remote[-1] != here[-1]  # a file of the front end's own, not the replica's
+
+
+def test_physical_world_gives_the_same_prints(client, ray_client, front_store, store):
+    """The attack above, printed and photographed once per strength: in the heavy replica
+    (its attack kept there by the test above, or run first) as in the embedded app."""
+    args = {**ATTACK, "count": 1, "strength": 1.0, "seed_value": 0}
+    remote = ray_client.predict(**{**args, "image": handle_file(CAT)}, api_name="/physical_world")
+    key = adversarial_request.read(store, *ATTACK.values()).key("physical_world", 1, 1.0, 0)
+    assert cache.shared(front_store).peek(key) is None  # the replica printed, not the front end
+    # As above: the endpoint run here on one thread gives what the one-CPU replica gives, and
+    # keeps it, so the embedded app answers the same request with that very result.
+    with runtime.single_thread():
+        physical_world(store, **args)
+    here = client.predict(**{**args, "image": handle_file(CAT)}, api_name="/physical_world")
+    assert remote[0] == here[0]  # the summary: survival and accuracy at the chosen strength
+    assert json.loads(remote[1]["plot"])["data"] == json.loads(here[1]["plot"])["data"]
+    assert [g["caption"] for g in remote[2]] == [g["caption"] for g in here[2]]
+    for a, b in zip(remote[2], here[2], strict=True):
+        assert_same_picture(_path(a["image"]), _path(b["image"]))
+
+
+def _path(image) -> str:
+    """A gallery image's file (a path, or a file's description, by client version)."""
+    return image if isinstance(image, str) else image["path"]
 
 
 def test_translate_gives_the_same_picture(client, ray_client):

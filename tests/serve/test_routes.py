@@ -114,6 +114,14 @@ def test_a_replica_runs_the_endpoint_on_a_shipped_upload(tmp_path):
     assert not any(replica.inputs.glob("call-*"))  # the replica's copy is gone
 
 
+def test_a_replica_warms_up_the_tabs_of_its_endpoints():
+    from advdemo.tabs import cyclegan
+
+    heavy = frozenset(n for n, d in routes.ROUTES.items() if d == routes.HEAVY)
+    assert "advdemo.tabs.adversarial_physical.physical_world" in heavy  # a section: no warm_up
+    assert deployments.warm_ups(heavy) == [adversarial.warm_up, cyclegan.warm_up]
+
+
 @pytest.mark.slow
 def test_importing_the_backend_does_not_import_ray():
     code = "import sys, advdemo.serve.routes, advdemo.serve.deployments, advdemo.serve.remote\n"

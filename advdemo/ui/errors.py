@@ -30,8 +30,10 @@ def user_error(message: str, title: str = "Cannot do that") -> gr.Error:
     """The error a user sees: a message that stays on screen until they close it.
 
     Gradio's default toast vanishes after 10 s and leaves a bare red "Error" badge on every
-    output, so a student who looked at the picture first never read why (issue #20)."""
-    return gr.Error(message, title=title, duration=None)
+    output, so a student who looked at the picture first never read why (issue #20).
+    Gradio would also print a traceback for each one: a student's typo is not the server's
+    fault (the API fuzz printed 723 of them), and unexpected exceptions are logged once below."""
+    return gr.Error(message, title=title, duration=None, print_exception=False)
 
 
 def _as_gradio_error(exc: BaseException) -> gr.Error:

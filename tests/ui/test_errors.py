@@ -96,6 +96,26 @@ def test_messages_stay_until_closed():
         assert info.value.duration is None
 
 
+def test_a_users_mistake_prints_no_traceback_and_a_crash_is_logged_once(caplog):
+    """Gradio prints a traceback for each gr.Error unless told not to: one per bad value
+    (723 in one API fuzz) buried the server's real errors. A crash is logged by friendly."""
+
+    @ui.friendly
+    def refuse():
+        raise InputError("no")
+
+    @ui.friendly
+    def crash():
+        raise RuntimeError("internal")
+
+    with caplog.at_level("ERROR"):
+        for fn in (refuse, crash):
+            with pytest.raises(gr.Error) as info:
+                fn()
+            assert info.value.print_exception is False
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
+
+
 class _FakeRemote:
     """A backend that serves one function and records what it was asked."""
 

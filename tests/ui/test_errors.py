@@ -78,19 +78,20 @@ def test_bind_fixes_the_store_and_documents_only_the_users_parameters():
     assert inspect.isgeneratorfunction(stream) and list(stream(3)) == ["G0", "G1", "G2"]
 
 
+@ui.friendly
+def _refuse():
+    raise InputError("no")
+
+
+@ui.friendly
+def _crash():
+    raise RuntimeError("internal")
+
+
 def test_messages_stay_until_closed():
     """#20: Gradio's toast vanishes after 10 s by default and leaves bare "Error" badges; every
     message the app raises stays until the user closes it."""
-
-    @ui.friendly
-    def refuse():
-        raise InputError("no")
-
-    @ui.friendly
-    def crash():
-        raise RuntimeError("internal")
-
-    for fn in (refuse, crash):
+    for fn in (_refuse, _crash):
         with pytest.raises(gr.Error) as info:
             fn()
         assert info.value.duration is None
@@ -99,17 +100,8 @@ def test_messages_stay_until_closed():
 def test_a_users_mistake_prints_no_traceback_and_a_crash_is_logged_once(caplog):
     """Gradio prints a traceback for each gr.Error unless told not to: one per bad value
     (723 in one API fuzz) buried the server's real errors. A crash is logged by friendly."""
-
-    @ui.friendly
-    def refuse():
-        raise InputError("no")
-
-    @ui.friendly
-    def crash():
-        raise RuntimeError("internal")
-
     with caplog.at_level("ERROR"):
-        for fn in (refuse, crash):
+        for fn in (_refuse, _crash):
             with pytest.raises(gr.Error) as info:
                 fn()
             assert info.value.print_exception is False

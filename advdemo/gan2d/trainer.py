@@ -258,8 +258,8 @@ class Gan2dTrainer:
         c, D = self.config, self.D
         n = c.batch
         real = self.data.sample(n, self.rng)
-        fake = self.G(self._z(n))
-        out, cache = D.forward(torch.cat([real, fake]), (n, n))
+        fake = self.G.forward(self._z(n), work="train")[0]
+        out, cache = D.forward(torch.cat([real, fake]), (n, n), work="d")
         value, d_r, d_f = losses.d_loss(c.loss, out[:n], out[n:])
         D.zero_grad()
         D.backward(cache, torch.cat([d_r, d_f]))
@@ -270,7 +270,7 @@ class Gan2dTrainer:
             else:
                 spread = DRAGAN_NOISE * real.std(0)
                 points = real + spread * torch.randn((n, 2), generator=self.rng, dtype=self.dtype)
-            value = value + D.penalty(points, c.gp_weight)
+            value = value + D.penalty(points, c.gp_weight, work="penalty")
         D.finish_grad()
         self._opt_d.step(D.flat, D.grad, c.lr_d)
         if self.loss.clip:
@@ -281,8 +281,8 @@ class Gan2dTrainer:
     def g_step(self) -> tuple[float, int, float]:
         """One generator update; returns L_G, modes covered and quality of its batch."""
         c, G, D = self.config, self.G, self.D
-        fake, g_cache = G.forward(self._z(c.batch))
-        out, d_cache = D.forward(fake, (c.batch,))
+        fake, g_cache = G.forward(self._z(c.batch), work="train")
+        out, d_cache = D.forward(fake, (c.batch,), work="g")
         value, d_f = losses.g_loss(c.loss, out)
         d_x = D.backward(d_cache, d_f, params=False, inputs=True)
         G.grad.zero_()

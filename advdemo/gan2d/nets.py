@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import torch
 
 SLOPE = 0.2  # leaky ReLU
+CODE = 1  # BEGAN's autoencoder squeezes the plane through this many numbers
 STD_EPS = 1e-8  # inside the minibatch standard deviation's square root
 NORM_EPS = 1e-12
 
@@ -54,7 +55,7 @@ def _slopes(d: torch.Tensor, act: torch.Tensor, out: torch.Tensor | None = None)
 class FlatMLP:
     """An MLP whose weights and biases are views into one flat tensor (and so are their grads).
 
-    sizes = [inputs, hidden..., outputs]; `extra_last` adds input columns to the last layer
+    sizes = [inputs, layer widths..., outputs]; `extra_last` adds input columns to the last layer
     (the discriminator's minibatch feature). Initialised like torch.nn.Linear (uniform in
     ±1/√fan_in) from `generator`, so a seed fixes the network.
     """
@@ -124,6 +125,7 @@ class Cache:
     work: str | None = None  # the name of the pass, if it used kept buffers
     centred: list[torch.Tensor] = field(default_factory=list)  # (h − mean) / std per group
     stats: list[float] = field(default_factory=list)  # the minibatch feature per group
+    sign: torch.Tensor | None = None  # BEGAN: sign(x − AE(x)), the derivative of |·|
 
 
 class Generator(FlatMLP):
@@ -168,6 +170,8 @@ class Discriminator(FlatMLP):
     that filled the gradient of the weights in use, finish_grad() carries it to the raw ones.
     """
 
+    OUTPUTS = 1
+
     def __init__(
         self,
         width: int,
@@ -179,7 +183,7 @@ class Discriminator(FlatMLP):
     ):
         # The minibatch feature's weight always exists (unused when the option is off), so the
         # same seed gives the same starting weights with and without it (the race needs that).
-        super().__init__([2, *[width] * depth, 1], generator, dtype, extra_last=1)
+        super().__init__(self._sizes(width, depth), generator, dtype, extra_last=1)
         self.hidden = width
         self.spectral_norm = spectral_norm
         self.minibatch_std = minibatch_std
@@ -195,6 +199,9 @@ class Discriminator(FlatMLP):
         self.used: list[torch.Tensor] = []
         self.used_grads: list[torch.Tensor] = []
         self.refresh()
+
+    def _sizes(self, width: int, depth: int) -> list[int]:
+        return [2, *[width] * depth, self.OUTPUTS]
 
     def _cols(self, i: int) -> int:
         """Columns of layer i's weight in use (the last layer's minibatch column only if on)."""
@@ -266,12 +273,12 @@ class Discriminator(FlatMLP):
         last = self.layers - 1
         for i in range(last):
             cache.inputs.append(h)
-            out = self._buf(work, ("h", i), x.shape[0], self.hidden)
+            out = self._buf(work, ("h", i), x.shape[0], self.used[i].shape[0])
             h = _lrelu_(torch.addmm(self.biases[i], h, self.used[i].t(), out=out), SLOPE)
             cache.pres.append(h)
         cache.inputs.append(h)
         w = self.used[last]
-        out = torch.addmm(self.biases[last], h, w[:, : self.hidden].t()).view(-1)
+        out = torch.addmm(self.biases[last], h, w[:, : self.hidden].t())
         if self.minibatch_std:
             start = 0
             for n in groups:
@@ -281,22 +288,22 @@ class Discriminator(FlatMLP):
                 stat = std.mean()
                 cache.centred.append(centred / std)
                 cache.stats.append(stat)
-                out[start : start + n] += stat * w[0, self.hidden]
+                out[start : start + n] += stat * w[:, self.hidden]
                 start += n
-        return out, cache
+        return (out.view(-1) if self.OUTPUTS == 1 else out), cache
 
     def backward(
         self, cache: Cache, d_out: torch.Tensor, params: bool = True, inputs: bool = False
     ) -> torch.Tensor | None:
-        """Backward from dLoss/dD (n,): adds to the gradient of the weights in use if `params`,
-        returns dLoss/dx (n × 2) if `inputs`."""
+        """Backward from dLoss/dD (n,; n × OUTPUTS): adds to the gradient of the weights in use
+        if `params`, returns dLoss/dx (n × 2) if `inputs`."""
         last = self.layers - 1
-        d = d_out.view(-1, 1)
+        d = d_out.view(d_out.shape[0], -1)
         w = self.used[last]
         h = cache.inputs[last]
         if params:
             self.used_grads[last][:, : self.hidden].addmm_(d.t(), h)
-            self.grad_biases[last].add_(d.sum())
+            self.grad_biases[last].add_(d.sum(0))
         n_rows = d.shape[0]
         dh = torch.mm(
             d, w[:, : self.hidden], out=self._buf(cache.work, ("b", last), n_rows, self.hidden)
@@ -304,11 +311,11 @@ class Discriminator(FlatMLP):
         if self.minibatch_std:
             start = 0
             for n, centred, stat in zip(cache.groups, cache.centred, cache.stats, strict=True):
-                d_sum = d[start : start + n].sum()
+                d_sum = d[start : start + n].sum(0)
                 if params:
-                    self.used_grads[last][0, self.hidden] += d_sum * stat
+                    self.used_grads[last][:, self.hidden] += d_sum * stat
                 # s = mean_j std_j, ∂s/∂h_ij = (h_ij − mean_j) / (n · H · std_j)
-                scale = d_sum * w[0, self.hidden] / (n * self.hidden)
+                scale = (d_sum @ w[:, self.hidden]) / (n * self.hidden)
                 dh[start : start + n].add_(centred * scale)
                 start += n
         for i in range(last - 1, -1, -1):
@@ -354,3 +361,36 @@ class Discriminator(FlatMLP):
             dr = _slopes(torch.mm(dr, self.used[i].t(), out=into), cache.pres[i], into)
         self.used_grads[last][:, : self.hidden].add_(dr.sum(0))
         return value
+
+
+class AutoencoderD(Discriminator):
+    """BEGAN's D: an autoencoder x → CODE numbers → AE(x), with `depth` hidden layers of
+    `width` on each side of the bottleneck. Its output per point is the reconstruction error
+    L(x) = ‖x − AE(x)‖₁ (low where D takes x for real), so the losses, the heat map and G's
+    arrows use it like any other D's output. Through a one-number code the autoencoder can
+    only reconstruct a curve in the plane well; D's loss bends that curve through the real
+    data and away from G's samples. |·|' is taken as sign(·) (0 at 0, as autograd does).
+    """
+
+    OUTPUTS = 2
+
+    def _sizes(self, width: int, depth: int) -> list[int]:
+        return [2, *[width] * depth, CODE, *[width] * depth, 2]
+
+    def forward(
+        self, x: torch.Tensor, groups: tuple[int, ...], work: str | None = None
+    ) -> tuple[torch.Tensor, Cache]:
+        rebuilt, cache = super().forward(x, groups, work)
+        diff = x - rebuilt
+        cache.sign = diff.sign()
+        return diff.abs().sum(1), cache
+
+    def backward(
+        self, cache: Cache, d_out: torch.Tensor, params: bool = True, inputs: bool = False
+    ) -> torch.Tensor | None:
+        direct = cache.sign * d_out.view(-1, 1)  # dLoss/dx through the x of x − AE(x)
+        through = super().backward(cache, -direct, params, inputs)
+        return through + direct if inputs else None
+
+    def penalty(self, x: torch.Tensor, weight: float, work: str | None = None) -> torch.Tensor:
+        raise NotImplementedError("BEGAN has no gradient penalty")

@@ -130,7 +130,7 @@ def plane_figure(snap: Snapshot, title: str = "", height: int = 520) -> go.Figur
         key = "heat map: D's score, red high (real), blue low (fake)"
         if snap.loss == "began":  # D's output is its reconstruction error: low looks real
             heat["reversescale"] = True
-            key = "heat map: D's reconstruction error ‖x − AE(x)‖₁, red low (real), blue high"
+            key = "heat map: D's error ‖x − AE(x)‖₁, red low (real), blue high"
     ax, ay = _segments(snap.fake[:ARROWS], snap.fake[:ARROWS] + snap.push)
     mx, my = _polylines(snap.manifold)
     data = [

@@ -73,7 +73,7 @@ from 1, so the least-squares losses are used here as Mao et al. wrote them.
 
 **BEGAN** gives D another job: it is an autoencoder that squeezes each point through a single
 number and rebuilds it, and its "output" is how badly it rebuilds, $L(x) = \|x - AE(x)\|_1$
-(here the heat map shows that error: red where D rebuilds well, i.e. takes $x$ for real).
+(the heat map then shows that error: red where D rebuilds well, i.e. takes $x$ for real).
 D learns to rebuild the real data and, weighted by $k_t$, to rebuild G's samples badly; G only
 wants its samples rebuilt well. $k_t$ starts at 0 and is steered after every step,
 $k_{t+1} = k_t + \lambda_k(\gamma L(x) - L(G(z)))$ kept in $[0, 1]$, with the paper's

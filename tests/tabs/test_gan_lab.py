@@ -101,7 +101,7 @@ def test_began_plays_draws_its_reconstruction_error_and_races_from_the_same_g():
     out = gan_lab.tick(playback)
     figure = out[1] if isinstance(out[1], dict) else out[1].to_dict()
     assert playback.steps_done == 3 and playback.a.began_k >= 0.0
-    assert "reconstruction error" in figure["layout"]["title"]["text"]
+    assert "‖x − AE(x)‖₁" in figure["layout"]["title"]["text"]
     heat = snapshot(playback.a).heat  # reconstruction errors: finite, never negative
     assert np.isfinite(heat).all() and heat.min() >= 0.0
     assert gan_lab._summary(playback)["A"]["began_k"] == playback.a.began_k

@@ -198,6 +198,10 @@ def test_api_trains_and_returns_figures_and_metrics(client):
     a = numbers["A"]
     assert a["step"] == 40 and a["diverged"] is None and a["eval_modes"] == 8
     assert 0 <= a["eval_modes_covered"] <= 8 and 0 <= a["eval_quality"] <= 1
+    assert a["began_k"] is None
+    plane, _, _, numbers = client.predict(*api_args(10, loss="began"), api_name="/gan2d")
+    assert "AE(x)" in json.loads(plane["plot"])["layout"]["title"]["text"]
+    assert numbers["A"]["step"] == 10 and 0.0 <= numbers["A"]["began_k"] <= 1.0
 
 
 @pytest.mark.parametrize(

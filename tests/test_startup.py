@@ -60,7 +60,7 @@ SMALL_INPUTS: dict[str, dict[str, object]] = {
     "/translate": {"resolution": (128, 256)},
     "/toy_gan": {"steps": 50},
     "/generator_costs": {"steps": 50},
-    "/gan2d": {"steps": 20},
+    "/gan2d": {"steps": 20, "loss": ("wgan_gp", "began")},
     "/arithmetic": {},
     "/arithmetic_invert": {"steps": 10},
     "/generate": {},

@@ -2,7 +2,10 @@
 the hinge loss, as functions of D's raw outputs, each with its derivative.
 
 For MM, NS and DRAGAN, D outputs a logit a and D(x) = sigmoid(a) is a probability; for WGAN,
-WGAN-GP, LSGAN and hinge D's output is used as it is (a critic's score). Every function takes
+WGAN-GP, LSGAN and hinge D's output is used as it is (a critic's score). For BEGAN, D is an
+autoencoder (nets.AutoencoderD) and its output per point is the reconstruction error
+L(x) = ‖x − AE(x)‖₁: L_D = mean L(x) − k_t · mean L(x̂), L_G = mean L(x̂), with k_t kept in
+[0, 1] by the proportional control of began_k (Berthelot et al.). Every function takes
 D's outputs on the real batch (a_r) and/or the generated batch (a_f) and returns the batch
 loss and its derivative with respect to each output (the mean's 1/n included), which is all
 the hand-written backward passes need. The gradient penalties (WGAN-GP, DRAGAN) are added by
@@ -31,6 +34,7 @@ class Loss:
     probability: bool  # D's output is a logit of "real" (else an unbounded score)
     penalty: str | None = None  # 'interpolates' (WGAN-GP) | 'real_noise' (DRAGAN)
     clip: bool = False  # WGAN: clip D's weights after every update
+    autoencoder: bool = False  # BEGAN: D is an autoencoder, its output the reconstruction error
 
 
 LOSSES: tuple[Loss, ...] = (
@@ -87,7 +91,19 @@ LOSSES: tuple[Loss, ...] = (
         r"-\mathbb{E}_{\hat x}[D(\hat x)]",
         False,
     ),
+    Loss(
+        "began",
+        "BEGAN (autoencoder D)",
+        r"\mathbb{E}_{x}[\|x - AE(x)\|_1] - k_t\,\mathbb{E}_{\hat x}[\|\hat x - AE(\hat x)\|_1]",
+        r"\mathbb{E}_{\hat x}[\|\hat x - AE(\hat x)\|_1]",
+        False,
+        autoencoder=True,
+    ),
 )
+# BEGAN's control of k_t (Berthelot et al.'s defaults): γ = E[L(x̂)] / E[L(x)] at equilibrium
+# (lower: D works harder on the real data, G's samples are less diverse), λ_k its gain.
+BEGAN_GAMMA = 0.5
+BEGAN_LAMBDA_K = 0.001
 KEYS = tuple(loss.key for loss in LOSSES)
 _BY_KEY = {loss.key: loss for loss in LOSSES}
 
@@ -96,8 +112,9 @@ def loss_info(key: str) -> Loss:
     return _BY_KEY[key]
 
 
-def d_loss(key: str, a_r: torch.Tensor, a_f: torch.Tensor):
-    """L_D on a batch and its derivatives (dL/da_r, dL/da_f); no penalty term here."""
+def d_loss(key: str, a_r: torch.Tensor, a_f: torch.Tensor, k: float = 0.0):
+    """L_D on a batch and its derivatives (dL/da_r, dL/da_f); no penalty term here.
+    `k` is BEGAN's k_t (other losses ignore it)."""
     n_r, n_f = a_r.shape[0], a_f.shape[0]
     if key in ("mm", "ns", "dragan"):
         # −mean log σ(a_r) − mean log(1 − σ(a_f)) = mean softplus(−a_r) + mean softplus(a_f)
@@ -112,6 +129,9 @@ def d_loss(key: str, a_r: torch.Tensor, a_f: torch.Tensor):
     if key == "hinge":
         value = torch.relu(1 - a_r).mean() + torch.relu(1 + a_f).mean()
         return value, -(a_r < 1).to(a_r.dtype) / n_r, (a_f > -1).to(a_f.dtype) / n_f
+    if key == "began":  # a = L(x), the reconstruction error
+        value = a_r.mean() - k * a_f.mean()
+        return value, torch.full_like(a_r, 1.0 / n_r), torch.full_like(a_f, -k / n_f)
     raise ValueError(f"unknown loss {key!r}")
 
 
@@ -124,11 +144,27 @@ def g_loss(key: str, a_f: torch.Tensor):
         return softplus(-a_f).mean(), (torch.sigmoid(a_f) - 1) / n
     if key in ("wgan", "wgan_gp", "hinge"):
         return -a_f.mean(), torch.full_like(a_f, -1.0 / n)
+    if key == "began":
+        return a_f.mean(), torch.full_like(a_f, 1.0 / n)
     if key == "lsgan":
         return (a_f - 1).square().mean(), 2 * (a_f - 1) / n
     raise ValueError(f"unknown loss {key!r}")
 
 
 def d_output(key: str, a: torch.Tensor) -> torch.Tensor:
-    """What the heat map shows: D(x) = sigmoid(a) for probability losses, the score otherwise."""
+    """What the heat map shows: D(x) = sigmoid(a) for probability losses, the score otherwise
+    (for BEGAN the reconstruction error L(x): low where D takes x for real)."""
     return torch.sigmoid(a) if _BY_KEY[key].probability else a
+
+
+def began_k(
+    k: float,
+    loss_real: float,
+    loss_fake: float,
+    gamma: float = BEGAN_GAMMA,
+    lambda_k: float = BEGAN_LAMBDA_K,
+) -> float:
+    """BEGAN's proportional control: k_{t+1} = clip(k_t + λ_k (γ L(x) − L(G(z))), 0, 1).
+    k grows while G's samples are reconstructed better than γ times the real data (D must
+    push them away harder) and shrinks otherwise."""
+    return min(1.0, max(0.0, k + lambda_k * (gamma * loss_real - loss_fake)))

@@ -128,6 +128,9 @@ def plane_figure(snap: Snapshot, title: str = "", height: int = 520) -> go.Figur
         spread = float(np.abs(values - middle).max()) or 1.0
         heat = {"zmin": middle - spread, "zmax": middle + spread, "colorscale": "RdBu"}
         key = "heat map: D's score, red high (real), blue low (fake)"
+        if snap.loss == "began":  # D's output is its reconstruction error: low looks real
+            heat["reversescale"] = True
+            key = "heat map: D's error ‖x − AE(x)‖₁, red low (real), blue high"
     ax, ay = _segments(snap.fake[:ARROWS], snap.fake[:ARROWS] + snap.push)
     mx, my = _polylines(snap.manifold)
     data = [

@@ -6,6 +6,9 @@ noise) comes from one torch generator seeded by the settings, so a run is reprod
 for step, and two runs with the same seed and network sizes start from identical weights and
 see the same first batches (the race relies on it). A step that makes a loss or a weight
 non-finite, or a weight larger than BLOW_UP_LIMIT, stops the run and `diverged` says so.
+BEGAN's D is an autoencoder (nets.AutoencoderD) drawn from a stream of its own after the
+usual D's draws are made, so that G and the batches are those of the other losses; its k_t
+starts at 0 and is updated after every step from the last D update's L(x) and G's L(G(z)).
 Each step records both losses and, measured on that step's generated batch, the number of
 modes covered and the share of high-quality samples (gan2d.data). No Gradio here.
 """
@@ -22,7 +25,7 @@ import torch
 from advdemo.core.errors import MAX_SEED, InputError, choice, finite, whole
 from advdemo.gan2d import losses
 from advdemo.gan2d.data import DATASETS, Dataset, make_dataset
-from advdemo.gan2d.nets import Discriminator, Generator
+from advdemo.gan2d.nets import AutoencoderD, Discriminator, Generator
 from advdemo.models.runtime import single_thread
 
 OPTIMIZERS = ("adam", "sgd")
@@ -41,6 +44,7 @@ DRAGAN_NOISE = 0.5  # DRAGAN's perturbation: N(0, (0.5 · std of the real batch)
 MAX_RUN_STEPS = 20_000
 # One request may do at most this much work: steps × (k + 1) × batch × (G and D widths)².
 MAX_RUN_WORK = 6e11
+CODE_COST = 2  # BEGAN: the bottleneck's two thin layers, per unit of D's width
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,10 @@ def step_work(config: Gan2dConfig) -> float:
     """The cost of one step in multiply-adds, roughly (what frame and request budgets use)."""
     d = config.d_width**2 * max(config.d_depth - 1, 1) + 3 * config.d_width
     g = config.g_width**2 * max(config.g_depth - 1, 1) + (config.z_dim + 2) * config.g_width
-    penalty = 2 if losses.loss_info(config.loss).penalty else 1
+    info = losses.loss_info(config.loss)
+    penalty = 2 if info.penalty else 1
+    if info.autoencoder:  # an encoder and a decoder
+        d = 2 * d + (config.d_width + 2) * CODE_COST
     return float(config.batch * (config.k_d * (2 * d * 3 * penalty + g) + 3 * (g + d)))
 
 
@@ -214,6 +221,10 @@ class Gan2dTrainer:
             minibatch_std=config.minibatch_std,
         )
         self.loss = losses.loss_info(config.loss)
+        if self.loss.autoencoder:  # the usual D above was drawn only to keep the streams alike
+            self.D = _autoencoder(config, dtype)
+        self.began_k = 0.0
+        self._real_error = math.nan  # BEGAN: L(x) of the last D update
         self._opt_d = _Optimizer(self.D.flat, config.optimizer)
         self._opt_g = _Optimizer(self.G.flat, config.optimizer)
         self.steps_done = 0
@@ -234,6 +245,9 @@ class Gan2dTrainer:
         old = self.config
         held = [LABELS[k] for k in RESET_KEYS if getattr(config, k) != getattr(old, k)]
         config = replace(config, **{k: getattr(old, k) for k in RESET_KEYS})
+        if losses.loss_info(config.loss).autoencoder != self.loss.autoencoder:
+            held.append("loss (BEGAN's D is an autoencoder, a network of another shape)")
+            config = replace(config, loss=old.loss)
         if config.optimizer != old.optimizer:
             self._opt_d = _Optimizer(self.D.flat, config.optimizer)
             self._opt_g = _Optimizer(self.G.flat, config.optimizer)
@@ -258,9 +272,11 @@ class Gan2dTrainer:
         c, D = self.config, self.D
         n = c.batch
         real = self.data.sample(n, self.rng)
-        fake = self.G(self._z(n))
-        out, cache = D.forward(torch.cat([real, fake]), (n, n))
-        value, d_r, d_f = losses.d_loss(c.loss, out[:n], out[n:])
+        fake = self.G.forward(self._z(n), work="train")[0]
+        out, cache = D.forward(torch.cat([real, fake]), (n, n), work="d")
+        value, d_r, d_f = losses.d_loss(c.loss, out[:n], out[n:], self.began_k)
+        if self.loss.autoencoder:
+            self._real_error = float(out[:n].mean())
         D.zero_grad()
         D.backward(cache, torch.cat([d_r, d_f]))
         if self.loss.penalty and c.gp_weight > 0:
@@ -270,7 +286,7 @@ class Gan2dTrainer:
             else:
                 spread = DRAGAN_NOISE * real.std(0)
                 points = real + spread * torch.randn((n, 2), generator=self.rng, dtype=self.dtype)
-            value = value + D.penalty(points, c.gp_weight)
+            value = value + D.penalty(points, c.gp_weight, work="penalty")
         D.finish_grad()
         self._opt_d.step(D.flat, D.grad, c.lr_d)
         if self.loss.clip:
@@ -281,8 +297,8 @@ class Gan2dTrainer:
     def g_step(self) -> tuple[float, int, float]:
         """One generator update; returns L_G, modes covered and quality of its batch."""
         c, G, D = self.config, self.G, self.D
-        fake, g_cache = G.forward(self._z(c.batch))
-        out, d_cache = D.forward(fake, (c.batch,))
+        fake, g_cache = G.forward(self._z(c.batch), work="train")
+        out, d_cache = D.forward(fake, (c.batch,), work="g")
         value, d_f = losses.g_loss(c.loss, out)
         d_x = D.backward(d_cache, d_f, params=False, inputs=True)
         G.grad.zero_()
@@ -301,6 +317,8 @@ class Gan2dTrainer:
         g_value, covered, quality = self.g_step()
         if not self._healthy(d_value, g_value):
             return False
+        if self.loss.autoencoder:
+            self.began_k = losses.began_k(self.began_k, self._real_error, g_value)
         if self.steps_done == self._history.shape[0]:
             self._history = np.concatenate([self._history, np.full_like(self._history, np.nan)])
         self._history[self.steps_done] = (d_value, g_value, covered, quality)
@@ -359,6 +377,19 @@ class Gan2dTrainer:
             "modes_covered_last_batch": None if clean[2] is None else int(clean[2]),
             "quality_last_batch": clean[3],
             **{f"eval_{k}": v for k, v in self.evaluate().items()},
+            "began_k": self.began_k if self.loss.autoencoder else None,
             "diverged": self.diverged,
             "config": {k: v for k, v in asdict(self.config).items() if k != "points"},
         }
+
+
+def _autoencoder(config: Gan2dConfig, dtype) -> AutoencoderD:
+    """BEGAN's D, from its own stream (seed + 2: + 1 is the pictures' view)."""
+    return AutoencoderD(
+        config.d_width,
+        config.d_depth,
+        torch.Generator().manual_seed(config.seed + 2),
+        dtype,
+        spectral_norm=config.spectral_norm,
+        minibatch_std=config.minibatch_std,
+    )

@@ -71,6 +71,18 @@ For MM, NS and DRAGAN, $D(x)$ is a probability; for the others it is an unbounde
 slides print LSGAN's losses with minus signs in front; minimising those would push $D(x)$ away
 from 1, so the least-squares losses are used here as Mao et al. wrote them.
 
+**BEGAN** gives D another job: it is an autoencoder that squeezes each point through a single
+number and rebuilds it, and its "output" is how badly it rebuilds, $L(x) = \|x - AE(x)\|_1$
+(the heat map then shows that error: red where D rebuilds well, i.e. takes $x$ for real).
+D learns to rebuild the real data and, weighted by $k_t$, to rebuild G's samples badly; G only
+wants its samples rebuilt well. $k_t$ starts at 0 and is steered after every step,
+$k_{t+1} = k_t + \lambda_k(\gamma L(x) - L(G(z)))$ kept in $[0, 1]$, with the paper's
+$\gamma = 0.5$ and $\lambda_k = 0.001$: it grows while G's samples are rebuilt with less
+than half the real data's error, $L(G(z)) < \gamma L(x)$. *Try this:* pick BEGAN on the
+ring and press Reset (switching to or from BEGAN needs new networks): D's curve of
+well-rebuilt points bends through the data, and G's samples usually gather on one stretch of
+it, since a mode D rebuilds well costs G nothing; compare with WGAN-GP in a race.
+
 **Mode collapse** is the generator ignoring most of its input: many $z$ land on the same few
 points. D then learns to reject those points, G jumps elsewhere, and the game cycles (mode
 hopping) instead of covering the data. It is measured here, not guessed: a sample is *of high
@@ -277,7 +289,8 @@ def run_steps(
 ):
     """Train a fresh 2-D GAN for `steps` steps; return the plane, the curves, a status line
     and the numbers (api_name "gan2d"). dataset: ring | grid | moons | spiral | points (then
-    `points` holds 'x, y' lines); loss: mm | ns | wgan | wgan_gp | lsgan | dragan | hinge;
+    `points` holds 'x, y' lines); loss: mm | ns | wgan | wgan_gp | lsgan | dragan | hinge |
+    began;
     optimizer: adam | sgd; widths 4-256, depths 1-4, z_dim 2-16, rates in (0, 1], k 1-10,
     batch 8-1024, at most 20,000 steps (fewer for large settings: the message says how many).
     """

@@ -26,6 +26,8 @@ EXPECTED_D = {
     "lsgan": ((0 - 1) ** 2 + (math.log(3) - 1) ** 2) / 2 + (math.log(3) ** 2 + 0) / 2,
     "hinge": (max(0, 1 - 0) + max(0, 1 - math.log(3))) / 2
     + (max(0, 1 - math.log(3)) + max(0, 1 + 0)) / 2,
+    # BEGAN at k_t = 0 (its default here; test_began.py checks k_t > 0 on reconstruction errors)
+    "began": (0 + math.log(3)) / 2,
 }
 EXPECTED_G = {
     "mm": (math.log(1 - 0.25) + math.log(1 - 0.5)) / 2,  # saturating
@@ -35,6 +37,7 @@ EXPECTED_G = {
     "wgan_gp": -(-math.log(3) + 0) / 2,
     "hinge": -(-math.log(3) + 0) / 2,
     "lsgan": ((-math.log(3) - 1) ** 2 + (0 - 1) ** 2) / 2,
+    "began": (-math.log(3) + 0) / 2,
 }
 
 

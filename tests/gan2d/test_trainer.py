@@ -81,7 +81,7 @@ def test_bad_point_sets_get_a_clear_message(text, message):
         ({"batch": 0}, "at least 8"),
         ({"batch": 10**9}, "at most 1024"),
         ({"z_dim": 1}, "at least 2"),
-        ({"loss": "began"}, "loss must be one of"),
+        ({"loss": "ebgan"}, "loss must be one of"),  # a GAN the tab does not offer
         ({"dataset": "cats"}, "data set must be one of"),
         ({"spectral_norm": "yes"}, "true or false"),
         ({"k_d": None}, "Please fill in"),

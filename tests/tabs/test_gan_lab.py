@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from advdemo.gan2d import data, drawing, presets
+from advdemo.gan2d.plots import snapshot
 from advdemo.gan2d.trainer import SETTING_KEYS
 from advdemo.tabs import TABS, gan_lab, toy_gan
 from tests.conftest import wait_for_new_image
@@ -93,6 +94,23 @@ def test_settings_apply_live_but_networks_wait_for_reset():
     out = gan_lab.apply_settings(playback, *controls(loss="hinge", g_width=32))
     assert playback.a.config.loss == "hinge" and playback.a.config.g_width == 16
     assert "take effect when you press Reset" in out[4]
+
+
+def test_began_plays_draws_its_reconstruction_error_and_races_from_the_same_g():
+    playback, *_ = gan_lab.play(None, *controls(loss="began", steps_per_frame=3))
+    out = gan_lab.tick(playback)
+    figure = out[1] if isinstance(out[1], dict) else out[1].to_dict()
+    assert playback.steps_done == 3 and playback.a.began_k >= 0.0
+    assert "‖x − AE(x)‖₁" in figure["layout"]["title"]["text"]
+    heat = snapshot(playback.a).heat  # reconstruction errors: finite, never negative
+    assert np.isfinite(heat).all() and heat.min() >= 0.0
+    assert gan_lab._summary(playback)["A"]["began_k"] == playback.a.began_k
+    # switching a running game to a D of another shape waits for Reset, and says why
+    note = gan_lab.apply_settings(playback, *controls(loss="ns"))[4]
+    assert playback.a.config.loss == "began" and "autoencoder" in note
+    race = gan_lab.reset(*controls("saturating", loss="began"))[0]
+    assert race.a.config.loss == "began" and race.b.config.loss == "ns"
+    assert np.array_equal(race.a.G.flat.numpy(), race.b.G.flat.numpy())
 
 
 def test_user_points_train_and_bad_ones_get_a_message(tmp_path):
@@ -180,6 +198,10 @@ def test_api_trains_and_returns_figures_and_metrics(client):
     a = numbers["A"]
     assert a["step"] == 40 and a["diverged"] is None and a["eval_modes"] == 8
     assert 0 <= a["eval_modes_covered"] <= 8 and 0 <= a["eval_quality"] <= 1
+    assert a["began_k"] is None
+    plane, _, _, numbers = client.predict(*api_args(10, loss="began"), api_name="/gan2d")
+    assert "AE(x)" in json.loads(plane["plot"])["layout"]["title"]["text"]
+    assert numbers["A"]["step"] == 10 and 0.0 <= numbers["A"]["began_k"] <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -187,7 +209,7 @@ def test_api_trains_and_returns_figures_and_metrics(client):
     [
         ({"lr_d": 0}, "must be positive"),
         ({"g_width": 100_000}, "at most 256|maximum"),
-        ({"loss": "began"}, "loss|choices"),
+        ({"loss": "ebgan"}, "loss|choices"),
         ({"dataset": "points", "points": "1, 2\nthree, 4"}, "not two numbers"),
     ],
 )

@@ -3,7 +3,6 @@ browser playing a preset."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import gradio as gr
@@ -28,9 +27,12 @@ def timer_active(update) -> bool | None:
     return update.active if isinstance(update, gr.Timer) else None
 
 
-def steps_in_title(plot) -> int:
-    figure = plot if isinstance(plot, dict) else plot.to_dict()
-    return int(re.search(r"step ([\d,]+)", figure["layout"]["title"]["text"])[1].replace(",", ""))
+def steps_in_title(picture: str) -> int:
+    """The step a plane picture (an <img> in HTML) shows, read from its alt text."""
+    alt = re.search(r'alt="([^"]*)"', picture)[1]
+    step = int(re.search(r"step ([\d,]+)", alt)[1].replace(",", ""))
+    assert f'data-step="{step}"' in picture and "data:image/jpeg;base64," in picture
+    return step
 
 
 # --- callbacks, in-process ---------------------------------------------------------------------
@@ -53,6 +55,18 @@ def test_play_ticks_until_the_budget_then_stops():
     assert seen == [3, 6, 7]
     assert "budget reached" in out[4] and not playback.playing
     assert steps_in_title(out[1]) == 7 and out[5]["A"]["step"] == 7
+    assert 'data-kind="curves"' in out[3]  # the last frame always brings the curves
+
+
+def test_while_playing_the_curves_follow_every_few_frames_and_on_pause():
+    playback, *_ = gan_lab.play(None, *controls(steps_per_frame=1))
+    fresh = []
+    for _ in range(2 * gan_lab.CURVES_EVERY):
+        out = gan_lab.tick(playback)
+        assert steps_in_title(out[1]) == playback.steps_done  # every frame brings the plane
+        fresh.append(out[3] != gr.skip())
+    assert fresh.count(True) == 2 and fresh[gan_lab.CURVES_EVERY - 1]
+    assert 'data-kind="curves"' in gan_lab.pause(playback)[3]
 
 
 def test_pause_wins_over_a_tick_in_flight():
@@ -68,8 +82,10 @@ def test_a_race_plays_both_runs_in_step_side_by_side():
     values = controls("saturating", steps_per_frame=2)
     playback, _, plane_b, *_ = gan_lab.play(None, *values)
     assert playback.b is not None and plane_b.visible is True
-    gan_lab.tick(playback)
+    out = gan_lab.tick(playback)
     assert playback.a.steps_done == playback.b.steps_done == 2
+    assert steps_in_title(out[1]) == steps_in_title(out[2].value) == 2
+    assert "A: step" in out[1] and "B: step" in out[2].value
     assert (playback.a.config.loss, playback.b.config.loss) == ("mm", "ns")
     single = gan_lab.reset(*controls("collapse"))
     assert single[0].b is None and single[2].visible is False
@@ -170,12 +186,10 @@ def api_args(steps=40, **changes):
     return [values[k] for k in SETTING_KEYS] + [steps]
 
 
-def test_api_trains_and_returns_figures_and_metrics(client):
+def test_api_trains_and_returns_pictures_and_metrics(client):
     plane, curves, status, numbers = client.predict(*api_args(), api_name="/gan2d")
-    for plot in (plane, curves):
-        assert plot["type"] == "plotly" and json.loads(plot["plot"])["data"]
-    names = [t.get("name") for t in json.loads(plane["plot"])["data"]]
-    assert "real data" in names and "generated G(z)" in names
+    assert steps_in_title(plane) == 40 and "of 8 modes" in plane
+    assert 'data-kind="curves"' in curves and "data:image/jpeg;base64," in curves
     assert status.startswith("**Done: played 40 steps**")
     a = numbers["A"]
     assert a["step"] == 40 and a["diverged"] is None and a["eval_modes"] == 8
@@ -200,46 +214,68 @@ def test_api_refuses_bad_settings_with_a_clear_message(client, changes, message)
 
 # --- the browser ---------------------------------------------------------------------------------
 
+# A frame counts when its picture is decoded (on screen from the next paint): data-step says
+# which step a plane picture shows.
+SHOWN_STEP = """which => {
+    const img = document.querySelector(`#gan-lab-plane-${which} img.gan-lab-picture`);
+    return img && img.complete && img.naturalWidth > 0 ? parseInt(img.dataset.step) : -1;
+}"""
+WAIT_STEPS = "([which, n]) => (" + SHOWN_STEP + ")(which) >= n"
+PAUSED = "document.querySelector('#gan-lab-status').innerText.includes('Paused')"
+
 
 def _title_step(page, which: str = "a") -> int:
-    text = page.text_content(f"#gan-lab-plane-{which} .gtitle") or ""
-    m = re.search(r"step ([\d,]+)", text)
-    return int(m[1].replace(",", "")) if m else -1
-
-
-WAIT_STEPS = """([which, n]) => {
-    const t = document.querySelector(`#gan-lab-plane-${which} .gtitle`);
-    const m = t && t.textContent.match(/step ([\\d,]+)/);
-    return m && parseInt(m[1].replace(/,/g, '')) >= n;
-}"""
+    return page.evaluate(SHOWN_STEP, which)
 
 
 def _open_tab(page, url):
     page.goto(url)
     page.get_by_role("tab", name=gan_lab.TITLE).click()
-    page.wait_for_selector("#gan-lab-plane-a .js-plotly-plot .gtitle", timeout=60_000)
+    page.wait_for_function(WAIT_STEPS, arg=["a", 0], timeout=60_000)
 
 
 @pytest.mark.browser
-def test_a_preset_plays_frames_in_a_race_and_pause_stops_them(page, app_url, artifacts):
-    _open_tab(page, app_url)
+def test_a_race_plays_frames_pause_stops_them_and_every_screen_reads(page, app_url, artifacts):
+    """One page: a race preset plays (frames arrive in both planes, in step), Pause stops it;
+    then screenshots at 1366×900, 1920×1080 in lecture mode and 390×844."""
+    page.set_viewport_size({"width": 1366, "height": 900})
+    _open_tab(page, app_url + "/")
     assert _title_step(page) == 0
     label = presets.preset("wgan_gp").label
     page.locator("#gan-lab-preset").get_by_text(label, exact=True).click()
-    # Frames arrive without pressing Play: the plot titles count the steps they show.
+    # Frames arrive without pressing Play: each picture says the step it shows.
     page.wait_for_function(WAIT_STEPS, arg=["a", 6], timeout=120_000)
     page.wait_for_function(WAIT_STEPS, arg=["b", 6], timeout=60_000)
     first = _title_step(page)
-    page.wait_for_function(WAIT_STEPS, arg=["a", first + 6], timeout=120_000)  # more frames
+    page.wait_for_function(WAIT_STEPS, arg=["a", first + 30], timeout=120_000)  # more frames
     page.click("#gan-lab-pause")
-    page.wait_for_function(
-        "document.querySelector('#gan-lab-status').innerText.includes('Paused')", timeout=30_000
+    page.wait_for_function(PAUSED, timeout=30_000)
+    page.wait_for_function(  # the paused frame's pictures are the ones on screen
+        "() => { const s = document.querySelector('#gan-lab-status').innerText;"
+        " const m = s.match(/step ([\\d,]+) of/); return m && parseInt(m[1].replace(/,/g, ''))"
+        f" === ({SHOWN_STEP})('a'); }}",
+        timeout=30_000,
     )
     step = _title_step(page)
-    assert step >= first + 6 and _title_step(page, "b") == step  # the race stays in step
-    page.screenshot(path=str(artifacts / "gan_lab_race_1400.png"), full_page=True)
-    page.wait_for_timeout(1000)
+    assert step >= first + 30 and _title_step(page, "b") == step  # the race stays in step
+    curves = page.locator("#gan-lab-curves img.gan-lab-picture")
+    assert int(curves.get_attribute("data-step")) == step
+    page.screenshot(path=str(artifacts / "gan_lab_1366.png"), full_page=False)
+    page.wait_for_timeout(500)
     assert _title_step(page) == step  # paused means paused
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.click("#lecture-toggle")  # the address says ?lecture=1 from here
+    page.wait_for_function("() => document.body.classList.contains('lecture-mode')")
+    page.locator("#gan-lab-view").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "gan_lab_lecture_1920.png"), full_page=False)
+    page.click("#lecture-toggle")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_function(  # stacked: the planes fit the phone's width
+        "() => document.querySelector('#gan-lab-plane-a img').getBoundingClientRect().width <= 390"
+    )
+    page.screenshot(path=str(artifacts / "gan_lab_phone_390.png"), full_page=False)
+    page.screenshot(path=str(artifacts / "gan_lab_phone_390_full.png"), full_page=True)
 
 
 PAD_DRAWN = """() => { const img = document.querySelector('#gan-lab-pad img');
@@ -279,36 +315,8 @@ def test_points_drawn_by_clicking_the_pad_train(page, app_url, artifacts):
     assert drawn[0, 0] < 0 < drawn[0, 1] and drawn[3, 0] > 0 > drawn[3, 1]  # y grows upwards
     page.click("#gan-lab-train-points")
     page.wait_for_function(WAIT_STEPS, arg=["a", 1], timeout=120_000)  # a trained frame
-    title = page.text_content("#gan-lab-plane-a .gtitle")
+    title = page.get_attribute("#gan-lab-plane-a img.gan-lab-picture", "alt")
     assert "of 4 modes" in title  # trained on the four drawn points
-    traces = page.evaluate(
-        "() => document.querySelector('#gan-lab-plane-a .js-plotly-plot')._fullData"
-        ".map(t => [t.name, t._length])"
-    )
-    shown = dict(traces)
-    assert shown["real data"] > 0 and shown["generated G(z)"] > 0
     page.click("#gan-lab-pause")
     pad.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "gan_lab_drawn_points.png"), full_page=True)
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize(
-    ("width", "height", "query", "name"),
-    [
-        (1366, 900, "", "gan_lab_1366"),
-        (1920, 1080, "?lecture=1", "gan_lab_lecture_1920"),
-        (390, 844, "", "gan_lab_phone_390"),
-    ],
-)
-def test_screenshots(page, app_url, artifacts, width, height, query, name):
-    _open_tab(page, app_url + "/" + query)  # at 1400 px wide, where every tab shows
-    page.set_viewport_size({"width": width, "height": height})
-    page.locator("#gan-lab-preset").get_by_text(presets.preset("hopping").label, exact=True).click()
-    page.wait_for_function(WAIT_STEPS, arg=["a", 30], timeout=240_000)
-    page.click("#gan-lab-pause")
-    page.wait_for_function(
-        "document.querySelector('#gan-lab-status').innerText.includes('Paused')", timeout=30_000
-    )
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=False)
-    page.screenshot(path=str(artifacts / f"{name}_full.png"), full_page=True)

@@ -9,9 +9,9 @@ a slow machine gets fewer frames, never a backlog; between ticks the lane serves
 Each frame is one picture per plane, drawn on the server into pixels (gan2d.raster) and shown
 as an inline <img>: the browser only decodes it. Plotly figures cost Chromium 0.4-1.1 s of CPU
 per frame here (0.45 frames/s drawn); see benchmarks/bench_gan2d_browser.py. The curves change
-slowly, so while playing they are redrawn every CURVES_EVERY frames. Frames run on one OpenMP
-thread: these networks are far too small for two threads to help, and the cores are shared
-with every other user.
+slowly, so while playing they and the status line are redrawn every CURVES_EVERY frames.
+Frames run on one OpenMP thread: these networks are far too small for two threads to help,
+and the cores are shared with every other user.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ TAB_ID = "gan-lab"
 STATE_TTL_S = 3600
 FRAME_SECONDS = 0.08  # 12.5 frames/s at most (the issue asks ≥ 10); a busy machine gets fewer
 FRAMES_PER_SECOND = round(1 / FRAME_SECONDS)
-CURVES_EVERY = 4  # while playing, the curves are redrawn every 4th frame (~3 times a second)
+CURVES_EVERY = 4  # while playing, curves and status are redrawn every 4th frame (~3 a second)
 GAME_LANE = {"concurrency_id": "gan_lab", "concurrency_limit": 2}
 INSTANT = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
 NO_CHANGE = gr.skip()
@@ -169,8 +169,12 @@ def tick(playback):
     if finished:
         playback.playing = False
         return (*_frame(playback, finished), gr.Timer(active=False))
-    curves = playback.frames % CURVES_EVERY == 0
-    return (*_frame(playback, "Playing", summary=False, curves=curves), NO_CHANGE)
+    if playback.frames % CURVES_EVERY == 0:
+        return (*_frame(playback, "Playing", summary=False), NO_CHANGE)
+    # In between, only the planes: each picture's title says its step, and every other output
+    # updated costs the browser its own re-render (a Markdown status line dearly).
+    planes = _pictures(playback, curves=False)[:2]
+    return (NO_CHANGE, *planes, NO_CHANGE, NO_CHANGE, NO_CHANGE, NO_CHANGE)
 
 
 @ui.friendly

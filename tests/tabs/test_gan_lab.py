@@ -65,6 +65,7 @@ def test_while_playing_the_curves_follow_every_few_frames_and_on_pause():
         out = gan_lab.tick(playback)
         assert steps_in_title(out[1]) == playback.steps_done  # every frame brings the plane
         fresh.append(out[3] != gr.skip())
+        assert (out[4] != gr.skip()) == fresh[-1]  # the status line with the curves
     assert fresh.count(True) == 2 and fresh[gan_lab.CURVES_EVERY - 1]
     assert 'data-kind="curves"' in gan_lab.pause(playback)[3]
 

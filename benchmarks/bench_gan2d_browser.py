@@ -9,7 +9,7 @@ warm-up, frames are counted for WINDOW_S seconds for one run (the default "mode 
 preset, started with Play) and for a race (the "WGAN-GP covers the ring" preset, two planes
 per frame and the curves every few). Beside each, measured
 in the same run: a do-nothing Gradio round trip on the same page and queue (#bench-echo),
-and the frame's server work in-process (gan_lab.tick: the frame's steps, then the pictures),
+and the frame's server work in-process (gan_lab.next_frame: its steps, then the pictures),
 so a low figure says whether the queue, the server work or the browser is slow; and the CPU
 time per frame drawn of the server (this process) and of Chromium (its process tree), which
 a machine shared with other jobs changes far less than it changes wall time.
@@ -117,11 +117,11 @@ def _server_frame_ms(key: str, frames: int = 8) -> float:
 
     playback = Playback.start(*gan_lab._split(presets.preset(key).pick(*presets.CONTROL_KEYS)))
     playback.playing = True
-    gan_lab.tick(playback)  # warm
+    gan_lab.next_frame(playback)  # warm
     times = []
     for _ in range(frames):
         t0 = time.perf_counter()
-        gan_lab.tick(playback)
+        gan_lab.next_frame(playback)
         times.append(1000 * (time.perf_counter() - t0))
     return statistics.median(times)
 

@@ -122,8 +122,9 @@ def _arrows(draw: ImageDraw.ImageDraw, starts: np.ndarray, push: np.ndarray) -> 
         if not all(map(math.isfinite, (x0, y0, x1, y1))):
             continue
         length = math.hypot(x1 - x0, y1 - y0)
-        if length < 4:
-            draw.line((x0, y0, x1, y1), fill=colour, width=2)
+        if length < 4:  # too short for a head (none at all when G's gradient vanishes there)
+            if length >= 1:
+                draw.line((x0, y0, x1, y1), fill=colour, width=2)
             continue
         ux, uy = (x1 - x0) / length, (y1 - y0) / length
         barbs = [  # two barbs at ±30° from the shaft
@@ -174,11 +175,12 @@ def _colour_bar(image: Image.Image, draw: ImageDraw.ImageDraw, probability: bool
     image.paste(Image.fromarray(strip, "RGB"), (BAR_LEFT, TOP))
     draw.rectangle((BAR_LEFT, TOP, BAR_RIGHT, TOP + PLOT), outline=FRAME)
     small = font(15)
-    draw.text((BAR_LEFT, TOP - 4), "D(x)" if probability else "D's score", fill=INK,
+    # above the bar its name and "real", under it "fake": clear of the ticks' values
+    draw.text((BAR_LEFT - 2, TOP - 22), "D(x)" if probability else "D's score", fill=INK,
               font=small, anchor="ld")  # fmt: skip
-    draw.text((BAR_RIGHT + 6, TOP + 20), "real", fill=HEAT_STOPS[-1][1], font=small, anchor="lm")
-    draw.text((BAR_RIGHT + 6, TOP + PLOT - 20), "fake", fill=HEAT_STOPS[0][1], font=small,
-              anchor="lm")  # fmt: skip
+    draw.text((BAR_LEFT - 2, TOP - 4), "real", fill=HEAT_STOPS[-1][1], font=small, anchor="ld")
+    draw.text((BAR_LEFT - 2, TOP + PLOT + 6), "fake", fill=HEAT_STOPS[0][1], font=small,
+              anchor="lt")  # fmt: skip
     if probability:
         _bar_ticks(draw, 0.0, 1.0)
 
@@ -265,26 +267,36 @@ def plane_image(snap: Snapshot, title: str = "") -> Image.Image:
 PANELS = (  # (history column, title, scale) top to bottom; losses share the last panel
     ((2,), "modes covered", 1.0),
     ((3,), "high-quality share (%)", 100.0),
-    ((0, 1), "losses: L_D solid, L_G dotted", 1.0),
+    ((0, 1), "losses: L_D solid, L_G dashed", 1.0),
 )
+DASH = 5.0
 PANEL_LEFT, PANEL_RIGHT, PANEL_TOP, PANEL_H, PANEL_GAP = 56, WIDTH - 14, 66, 126, 44
 
 
-def _polyline(draw, points: list[tuple[float, float]], colour, dotted: bool) -> None:
+def _polyline(draw, points: list[tuple[float, float]], colour, dashed: bool) -> None:
     if len(points) == 1:
         x, y = points[0]
         draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
-    elif not dotted:
+    elif not dashed:
         draw.line(points, fill=colour, width=2, joint="curve")
-    else:  # dashes of ~6 px along the path
-        gone = 0.0
+    else:  # dashes of DASH px, gaps as long, along the path
+        gone = 0.0  # length of path behind the segment's start
         for (x0, y0), (x1, y1) in itertools.pairwise(points):
-            if int(gone // 6) % 2 == 0:
-                draw.line((x0, y0, x1, y1), fill=colour, width=2)
-            gone += math.hypot(x1 - x0, y1 - y0)
+            length = math.hypot(x1 - x0, y1 - y0)
+            at = 0.0
+            while at < length:
+                step = min(DASH - (gone + at) % DASH, length - at)
+                if int((gone + at) // DASH) % 2 == 0:
+                    a, b = at / length, (at + step) / length
+                    dx, dy = x1 - x0, y1 - y0
+                    draw.line(
+                        (x0 + a * dx, y0 + a * dy, x0 + b * dx, y0 + b * dy), fill=colour, width=2
+                    )
+                at += step
+            gone += length
 
 
-def _lines(draw, x: np.ndarray, y: np.ndarray, box, span, colour, dotted: bool) -> None:
+def _lines(draw, x: np.ndarray, y: np.ndarray, box, span, colour, dashed: bool) -> None:
     """Draw y(x) in `box` (left, top, right, bottom) for x in [0, steps], y in span; NaN
     and infinite values break the line."""
     left, top, right, bottom = box
@@ -296,10 +308,10 @@ def _lines(draw, x: np.ndarray, y: np.ndarray, box, span, colour, dotted: bool) 
         if ok:
             run.append((a, b))
         elif run:
-            _polyline(draw, run, colour, dotted)
+            _polyline(draw, run, colour, dashed)
             run = []
     if run:
-        _polyline(draw, run, colour, dotted)
+        _polyline(draw, run, colour, dashed)
 
 
 def _span(series: list[np.ndarray], scale: float, column: int, modes: int):
@@ -347,7 +359,7 @@ def curves_image(runs: list[tuple[str, Gan2dTrainer]]) -> Image.Image:
         heading = f"{title} (of {modes})" if columns[0] == 2 else title
         draw.text((box[0], top - 6), heading, fill=INK, font=text, anchor="ld")
         for colour, column, xs, ys in series:
-            _lines(draw, xs, ys, box, (steps, lo, hi), colour, dotted=column == 1)
+            _lines(draw, xs, ys, box, (steps, lo, hi), colour, dashed=column == 1)
         draw.rectangle(box, outline=FRAME)
     bottom = PANEL_TOP + 2 * (PANEL_H + PANEL_GAP) + PANEL_H
     for v in nice_ticks(0, steps, 5):
@@ -371,12 +383,15 @@ def encode(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def picture_html(image: Image.Image, alt: str, step: int, kind: str) -> str:
-    """An <img> holding the picture inline (no file, no second request per frame); the
-    data attributes let a page (and the benchmark) tell frames apart."""
-    data = base64.b64encode(encode(image)).decode("ascii")
+def picture_html(
+    image: Image.Image, alt: str, step: int, kind: str, data: dict[str, str] | None = None
+) -> str:
+    """An <img> holding the picture inline (no file, no second request per frame); its data
+    attributes (step, kind and `data`) let a page (and the benchmark) tell frames apart."""
+    encoded = base64.b64encode(encode(image)).decode("ascii")
+    extra = "".join(f' data-{k}="{html.escape(v)}"' for k, v in (data or {}).items())
     return (
-        f'<img class="gan-lab-picture" src="data:image/jpeg;base64,{data}" '
+        f'<img class="gan-lab-picture" src="data:image/jpeg;base64,{encoded}" '
         f'width="{image.width}" height="{image.height}" alt="{html.escape(alt)}" '
-        f'data-step="{step}" data-kind="{kind}">'
+        f'data-step="{step}" data-kind="{kind}"{extra}>'
     )

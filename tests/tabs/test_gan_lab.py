@@ -23,8 +23,9 @@ def controls(preset: str = "collapse", **changes) -> tuple:
     return tuple(values[k] for k in presets.CONTROL_KEYS)
 
 
-def timer_active(update) -> bool | None:
-    return update.active if isinstance(update, gr.Timer) else None
+def marked_playing(picture: str) -> bool:
+    """Whether a plane picture tells the page's frame loop to run."""
+    return 'data-playing="1"' in picture
 
 
 def steps_in_title(picture: str) -> int:
@@ -43,50 +44,60 @@ def test_tab_follows_the_1d_gan_with_a_stable_id():
     assert (gan_lab.TITLE, gan_lab.TAB_ID) == ("2-D GAN lab", "gan-lab")
 
 
-def test_play_ticks_until_the_budget_then_stops():
-    playback, *_, timer = gan_lab.play(None, *controls(budget=7, steps_per_frame=3))
-    assert timer_active(timer) is True and playback.playing
+def test_play_plays_frames_until_the_budget_then_stops():
+    playback, plane, *_ = gan_lab.play(None, *controls(budget=7, steps_per_frame=3))
+    assert marked_playing(plane) and playback.playing  # the page's loop starts on this mark
     seen = []
     for _ in range(5):
-        out = gan_lab.tick(playback)
+        frame = gan_lab.next_frame(playback)
         seen.append(playback.steps_done)
-        if timer_active(out[-1]) is False:
+        if not frame["playing"]:
             break
-    assert seen == [3, 6, 7]
-    assert "budget reached" in out[4] and not playback.playing
-    assert steps_in_title(out[1]) == 7 and out[5]["A"]["step"] == 7
-    assert 'data-kind="curves"' in out[3]  # the last frame always brings the curves
+    assert seen == [3, 6, 7] and not playback.playing
+    last = frame["pictures"]
+    assert steps_in_title(last["gan-lab-plane-a"]) == 7 and frame["sync"]
+    assert not marked_playing(last["gan-lab-plane-a"])  # the loop stops on the last frame
+    assert 'data-kind="curves"' in last["gan-lab-curves"]  # the last frame brings the curves
+    out = gan_lab.refresh(playback)  # what the page asks for then: status and numbers
+    assert "budget reached" in out[4] and out[5]["A"]["step"] == 7
+    assert steps_in_title(out[1]) == 7 and not marked_playing(out[1])
 
 
-def test_while_playing_the_curves_follow_every_few_frames_and_on_pause():
+def test_while_playing_the_curves_and_the_status_follow_every_few_frames():
     playback, *_ = gan_lab.play(None, *controls(steps_per_frame=1))
-    fresh = []
-    for _ in range(2 * gan_lab.CURVES_EVERY):
-        out = gan_lab.tick(playback)
-        assert steps_in_title(out[1]) == playback.steps_done  # every frame brings the plane
-        fresh.append(out[3] != gr.skip())
-        assert (out[4] != gr.skip()) == fresh[-1]  # the status line with the curves
-    assert fresh.count(True) == 2 and fresh[gan_lab.CURVES_EVERY - 1]
+    curves, syncs = [], []
+    for _ in range(gan_lab.SYNC_EVERY):
+        frame = gan_lab.next_frame(playback)
+        plane = frame["pictures"]["gan-lab-plane-a"]
+        assert steps_in_title(plane) == playback.steps_done and marked_playing(plane)
+        assert "gan-lab-plane-b" not in frame["pictures"]  # no race, no plane B
+        curves.append("gan-lab-curves" in frame["pictures"])
+        syncs.append(frame["sync"])
+    assert curves.count(True) == gan_lab.SYNC_EVERY // gan_lab.CURVES_EVERY
+    assert syncs == [False] * (gan_lab.SYNC_EVERY - 1) + [True]
+    out = gan_lab.refresh(playback)  # while playing: the status line only
+    assert out[4].startswith("**Playing**") and all(v == gr.skip() for v in out[:4])
     assert 'data-kind="curves"' in gan_lab.pause(playback)[3]
 
 
-def test_pause_wins_over_a_tick_in_flight():
+def test_pause_wins_over_a_frame_asked_for_meanwhile():
     playback, *_ = gan_lab.play(None, *controls(steps_per_frame=2))
-    gan_lab.tick(playback)
+    gan_lab.next_frame(playback)
     paused = gan_lab.pause(playback)
-    assert "Paused" in paused[4] and timer_active(paused[-1]) is False
-    late = gan_lab.tick(playback)
-    assert playback.steps_done == 2 and all(v == gr.skip() for v in late[:6])
+    assert "Paused" in paused[4] and not marked_playing(paused[1])
+    late = gan_lab.next_frame(playback)
+    assert playback.steps_done == 2 and late == {"playing": False, "pictures": {}, "sync": False}
 
 
 def test_a_race_plays_both_runs_in_step_side_by_side():
     values = controls("saturating", steps_per_frame=2)
     playback, _, plane_b, *_ = gan_lab.play(None, *values)
     assert playback.b is not None and plane_b.visible is True
-    out = gan_lab.tick(playback)
+    pictures = gan_lab.next_frame(playback)["pictures"]
+    a, b = pictures["gan-lab-plane-a"], pictures["gan-lab-plane-b"]
     assert playback.a.steps_done == playback.b.steps_done == 2
-    assert steps_in_title(out[1]) == steps_in_title(out[2].value) == 2
-    assert "A: step" in out[1] and "B: step" in out[2].value
+    assert steps_in_title(a) == steps_in_title(b) == 2
+    assert "A: step" in a and "B: step" in b
     assert (playback.a.config.loss, playback.b.config.loss) == ("mm", "ns")
     single = gan_lab.reset(*controls("collapse"))
     assert single[0].b is None and single[2].visible is False
@@ -100,12 +111,12 @@ def test_every_preset_fills_every_control_and_plays():
         playback = out[N + 1]
         assert playback.playing and playback.steps_done == 0
         assert (playback.b is not None) == bool(preset["race"])
-        assert timer_active(out[-1]) is True
+        assert marked_playing(out[N + 2])
 
 
 def test_settings_apply_live_but_networks_wait_for_reset():
     playback, *_ = gan_lab.play(None, *controls(steps_per_frame=1))
-    gan_lab.tick(playback)
+    gan_lab.next_frame(playback)
     gan_lab.pause(playback)
     out = gan_lab.apply_settings(playback, *controls(loss="hinge", g_width=32))
     assert playback.a.config.loss == "hinge" and playback.a.config.g_width == 16
@@ -115,7 +126,7 @@ def test_settings_apply_live_but_networks_wait_for_reset():
 def test_user_points_train_and_bad_ones_get_a_message(tmp_path):
     values = controls(dataset="points", points="0,0\n1,1\n2,0", budget=3, steps_per_frame=3)
     playback, *_ = gan_lab.play(None, *values)
-    gan_lab.tick(playback)
+    gan_lab.next_frame(playback)
     assert playback.a.data.modes == 3 and playback.steps_done == 3
     with pytest.raises(gr.Error, match="empty"):
         gan_lab.reset(*controls(dataset="points", points=""))
@@ -133,10 +144,10 @@ def test_clicks_on_the_pad_draw_a_set_that_trains_and_an_empty_one_is_refused():
     assert dataset == "points" and len(text.splitlines()) == 4  # header and three points
     assert gan_lab.show_pad(text).shape[:2] == (drawing.PAD_PIXELS,) * 2
     out = gan_lab.train_points(*controls(dataset="ring", points=text, steps_per_frame=2))
-    assert out[0] == "points" and timer_active(out[-1]) is True
+    assert out[0] == "points" and marked_playing(out[2])
     playback = out[1]
     assert playback.playing and playback.a.data.modes == 3
-    gan_lab.tick(playback)
+    gan_lab.next_frame(playback)
     assert playback.steps_done == 2
     assert len(gan_lab.undo_point(text).splitlines()) == 3
     with pytest.raises(gr.Error, match="empty"):
@@ -174,8 +185,8 @@ def test_a_diverging_run_says_so():
         playback.a.D.flat.mul_(1e3)
         playback.a.D.refresh()
     playback.playing = True
-    out = gan_lab.tick(playback)
-    assert timer_active(out[-1]) is False
+    assert gan_lab.next_frame(playback)["playing"] is False
+    out = gan_lab.refresh(playback)
     assert out[4].startswith("**Diverged**") and "diverged at step" in out[4]
 
 

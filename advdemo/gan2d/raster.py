@@ -109,9 +109,23 @@ def _rgb(colour: str) -> tuple[int, int, int]:
     return ImageColor.getrgb(colour)[:3]
 
 
-def _dots(draw: ImageDraw.ImageDraw, points: np.ndarray, radius: float, fill, outline=None):
-    for x, y in _to_pixels(points[np.isfinite(points).all(1)], 0, 0).tolist():
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=fill, outline=outline)
+@functools.lru_cache(maxsize=4)
+def _disc(radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) offsets of the pixels of a disc of `radius` around a pixel."""
+    r = math.ceil(radius)
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    inside = dy**2 + dx**2 <= radius**2
+    return dy[inside], dx[inside]
+
+
+def _dots(pixels: np.ndarray, points: np.ndarray, radius: float, colour) -> None:
+    """Stamp a disc of `colour` at every point into `pixels` (the square, H × W × 3), in one
+    numpy assignment: 300 Pillow ellipses took ~4 ms here, this well under one."""
+    centres = np.rint(_to_pixels(points[np.isfinite(points).all(1)], 0, 0)).astype(np.int64)
+    dy, dx = _disc(radius)
+    rows, cols = centres[:, 1, None] + dy, centres[:, 0, None] + dx
+    inside = (rows >= 0) & (rows < pixels.shape[0]) & (cols >= 0) & (cols < pixels.shape[1])
+    pixels[rows[inside], cols[inside]] = colour
 
 
 def _arrows(draw: ImageDraw.ImageDraw, starts: np.ndarray, push: np.ndarray) -> None:
@@ -249,9 +263,12 @@ def plane_image(snap: Snapshot, title: str = "") -> Image.Image:
         draw.line((offset, 0, offset, PLOT), fill=(255, 255, 255, 70))
         draw.line((0, offset, PLOT, offset), fill=(255, 255, 255, 70))
     _manifold(draw, snap.manifold)
-    _dots(draw, snap.real, 2.2, _rgb(REAL))
-    _dots(draw, snap.fake, 3.2, _rgb(FAKE), outline=(255, 255, 255))
-    _arrows(draw, snap.fake[: len(snap.push)], snap.push)
+    pixels = np.array(square)
+    _dots(pixels, snap.real, 2.2, _rgb(REAL))
+    _dots(pixels, snap.fake, 4.2, (255, 255, 255))  # a white rim, then the orange dot
+    _dots(pixels, snap.fake, 3.2, _rgb(FAKE))
+    square = Image.fromarray(pixels, "RGB")
+    _arrows(ImageDraw.Draw(square), snap.fake[: len(snap.push)], snap.push)
     image = _plane_template(snap.probability).copy()
     image.paste(square, (LEFT, TOP))
     draw = ImageDraw.Draw(image)

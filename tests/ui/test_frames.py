@@ -1,0 +1,39 @@
+"""advdemo.ui.frames: the page's frame loop reaches only the run its token names."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from advdemo.ui import frames
+
+
+class Run:
+    def __init__(self) -> None:
+        self.frames = 0
+
+
+def frame(run: Run) -> dict:
+    run.frames += 1
+    return {"playing": True, "pictures": {"x": f"<img data-step='{run.frames}'>"}, "sync": False}
+
+
+def test_a_token_names_one_run_and_nothing_else_plays():
+    run, other = Run(), Run()
+    token = frames.register(run)
+    assert frames.register(run) == token != frames.register(other)  # stable, and per run
+    assert frames.marks(run, True) == {"token": token, "playing": "1"}
+    assert frames.marks(run, False) == {"token": token}
+    next_frame = frames.server_function(frame)
+    assert asyncio.run(next_frame(token))["pictures"] == {"x": "<img data-step='1'>"}
+    assert run.frames == 1 and other.frames == 0
+    idle = {"playing": False, "pictures": {}, "sync": False}
+    for bad in (None, 3, "", "x" * 32, token[:-1], [token], {"token": token}):
+        assert asyncio.run(next_frame(bad)) == idle  # unknown or malformed: nothing runs
+    assert run.frames == 1
+
+
+def test_a_run_nobody_holds_any_more_is_forgotten():
+    token = frames.register(Run())
+    gc.collect()
+    assert frames.lookup(token) is None

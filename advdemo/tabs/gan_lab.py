@@ -53,7 +53,13 @@ CSS = """
 #gan-lab-pictures { flex-wrap: wrap; }
 #gan-lab-pictures > * { flex: 1 1 380px; }
 #gan-lab-curves .gan-lab-picture { max-width: 600px; }
-@media (max-width: 767px) { #gan-lab-view { order: -1; } }
+@media (max-width: 767px) {
+  #gan-lab-view { order: -1; }
+  /* the pictures use the phone's whole width: their text is drawn in their pixels */
+  #gan-lab-pictures .gan-lab-picture {
+    width: 100vw; max-width: 100vw; margin-left: calc(50% - 50vw);
+  }
+}
 """
 
 EXPLANATION = (

@@ -283,8 +283,10 @@ def test_a_race_plays_frames_pause_stops_them_and_every_screen_reads(page, app_u
     page.click("#lecture-toggle")
     page.set_viewport_size({"width": 390, "height": 844})
     page.evaluate("() => window.scrollTo(0, 0)")
-    page.wait_for_function(  # stacked: the planes fit the phone's width
-        "() => document.querySelector('#gan-lab-plane-a img').getBoundingClientRect().width <= 390"
+    page.wait_for_function(  # stacked: each plane as wide as the phone, nothing wider
+        "() => Math.abs(document.querySelector('#gan-lab-plane-a img')"
+        ".getBoundingClientRect().width - 390) < 2"
+        " && document.documentElement.scrollWidth <= 390"
     )
     page.screenshot(path=str(artifacts / "gan_lab_phone_390.png"), full_page=False)
     page.screenshot(path=str(artifacts / "gan_lab_phone_390_full.png"), full_page=True)

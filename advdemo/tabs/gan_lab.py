@@ -53,6 +53,10 @@ CSS = """
 #gan-lab-pictures { flex-wrap: wrap; }
 #gan-lab-pictures > * { flex: 1 1 380px; }
 #gan-lab-curves .gan-lab-picture { max-width: 600px; }
+/* on a projector: two pictures to a row at most, so their text reads from the back (a rule
+   that starts at body needs !important beside Gradio's prefixed copies: see ui.page) */
+body.lecture-mode #gan-lab-pictures > * { flex-basis: 560px !important; }
+body.lecture-mode #gan-lab-pictures .gan-lab-picture { max-width: 760px !important; }
 @media (max-width: 767px) {
   #gan-lab-view { order: -1; }
   /* the pictures use the phone's whole width: their text is drawn in their pixels */

@@ -16,7 +16,8 @@ picture; a random token per object, so nobody can play another user's run), and 
 `frame_fn(obj)` in a small pool shared by every session; each session waits for its own
 frame before asking for the one after (it asks for one frame ahead, so that the server
 makes it while the browser shows the last), so a slow machine or browser gets fewer frames,
-never a backlog, and sessions take turns in the pool's queue.
+never a backlog, and sessions take turns in the pool's queue (a run's frames are made one
+at a time, so a client that floods the server function with its token gets empty answers).
 `frame_fn` returns {"playing": bool, "pictures": {elem_id: <img> HTML}, "sync": bool}; with
 "sync" the script fires the component's `submit` event, a normal Gradio event the tab wires to
 refresh what the loop does not touch (status line, numbers), and at the end of a run.
@@ -39,6 +40,7 @@ _lock = threading.Lock()
 _pools: list[ThreadPoolExecutor] = []
 _objects: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # token -> object
 TOKEN_BYTES = 16
+_making: set[str] = set()  # tokens whose frame is being made: one at a time per run
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -75,8 +77,16 @@ def server_function(frame_fn: Callable[[Any], dict]) -> Callable:
         obj = lookup(token)
         if obj is None:
             return {"playing": False, "pictures": {}, "sync": False}
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_pool(), frame_fn, obj)
+        with _lock:
+            if token in _making:  # the page asks one at a time; a client that floods with
+                return {"playing": True, "pictures": {}, "sync": False}  # its token waits
+            _making.add(token)
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(_pool(), frame_fn, obj)
+        finally:
+            with _lock:
+                _making.discard(token)
 
     return next_frame
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from advdemo.ui import frames
@@ -45,3 +46,26 @@ def test_a_run_nobody_holds_any_more_is_forgotten():
     token = frames.register(Run())
     gc.collect()
     assert frames.lookup(token) is None
+
+
+def test_one_frame_at_a_time_per_run_however_many_requests_come():
+    run, started, release = Run(), threading.Event(), threading.Event()
+
+    def slow(run: Run) -> dict:
+        started.set()
+        release.wait(10)
+        return frame(run)
+
+    token = frames.register(run)
+    next_frame = frames.server_function(slow)
+
+    async def two_at_once():
+        first = asyncio.ensure_future(next_frame(token))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        second = await next_frame(token)  # while the first is being made
+        release.set()
+        return await first, second
+
+    first, second = call(two_at_once())
+    assert first["pictures"] and second == {"playing": True, "pictures": {}, "sync": False}
+    assert run.frames == 1

@@ -7,6 +7,9 @@ nothing that exists may be renamed, reordered, retyped or removed. Endpoints add
 appended to the snapshot when they land (so far /truncation_gif, /generator_costs, /gan2d,
 the defences tab's five, /linearity and /physical_world), as are parameters added at the end
 (/attack's start and transfer, the explorer's code), and keep the same promise from then on.
+One promise was broken on purpose, a day after it was made: /gan2d's plane and curves came as
+plotly figures, and now come as pictures (HTML <img> with an inline JPEG), because the live
+view had to leave plotly to reach 10 frames a second in the browser (issue #14).
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ class Playback:
     budget: int
     notes: list[str] = field(default_factory=list)
     playing: bool = False
+    frames: int = 0  # frames played (the tab redraws the curves every few)
 
     @classmethod
     def start(cls, settings, race, steps_per_frame, budget) -> Playback:
@@ -100,6 +101,7 @@ class Playback:
         """Play one frame (or `steps`) in every run, never past the budget."""
         n = self.steps_this_frame() if steps is None else steps
         n = min(n, max(0, self.budget - self.steps_done))
+        self.frames += steps is None
         for t in self.runs:
             with t.lock:
                 t.run(n)

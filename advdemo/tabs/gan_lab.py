@@ -1,12 +1,18 @@
 """The "2-D GAN lab" tab: small GANs on 2-D data trained live, every loss of the lecture's
 table, mode collapse measured, and two settings racing from the same start.
 
-Layout and wiring only: training is advdemo.gan2d (trainer, playback, presets), the figures
-gan2d.plots. Each browser session owns its playback (one run, or two in a race) through
-gr.State; Play switches on a gr.Timer whose ticks play a few steps and redraw, exactly as the
-1-D GAN tab does (a tick is not sent while the previous one is pending, so a slow machine
-gets fewer frames, never a backlog). Frames run on one OpenMP thread: these networks are far
-too small for two threads to help, and the cores are shared with every other user.
+Layout and wiring only: training is advdemo.gan2d (trainer, playback, presets), the pictures
+gan2d.raster. Each browser session owns its playback (one run, or two in a race) through
+gr.State. While it plays, a loop in the page (ui.frames) asks for one frame after another
+through plane A's server function, `next_frame` here: a few steps in every run, then one
+picture per plane drawn on the server into pixels (gan2d.raster), swapped into the <img>s in
+place. Neither plotly figures (0.4-1.1 s of Chromium's CPU per frame here, 0.45 frames/s
+drawn) nor a Gradio event per frame (~140 ms each) leave room for 10 frames a second on two
+cores; see benchmarks/bench_gan2d_browser.py. The curves change slowly and are redrawn every
+CURVES_EVERY frames; the status line and numbers, which are Gradio outputs, about once a
+second (plane A's `submit` event, fired by the loop) and when the run stops.
+Frames run on one OpenMP thread: these networks are far too small for two threads to help,
+and the cores are shared with every other user.
 """
 
 from __future__ import annotations
@@ -18,16 +24,20 @@ from advdemo.core.images import confined
 from advdemo.gan2d import data, drawing, losses, presets, trainer
 from advdemo.gan2d.playback import MAX_STEPS_PER_FRAME, RACE_KEYS, READY, Playback, synced
 from advdemo.gan2d.playback import play_through as _play_through
-from advdemo.gan2d.plots import curves_figure, plane_figure, snapshot
+from advdemo.gan2d.plots import snapshot
+from advdemo.gan2d.raster import curves_image, picture_html, plane_headline, plane_image
 from advdemo.models.runtime import single_thread
 from advdemo.models.store import ModelStore
+from advdemo.ui import frames
 from advdemo.ui.components import upload_roots
 
 TITLE = "2-D GAN lab"
 TAB_ID = "gan-lab"
 
 STATE_TTL_S = 3600
-FRAME_SECONDS = 0.1  # ~10 frames/s at most; a busy machine or browser gets fewer
+FRAMES_PER_SECOND = round(1 / frames.FRAME_SECONDS)  # at most; a busy machine gets fewer
+CURVES_EVERY = 4  # while playing, the curves are redrawn every 4th frame (~3 a second)
+SYNC_EVERY = 12  # ... and the status line every 12th (~1 a second)
 GAME_LANE = {"concurrency_id": "gan_lab", "concurrency_limit": 2}
 INSTANT = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
 NO_CHANGE = gr.skip()
@@ -39,7 +49,21 @@ OPTIMIZER_CHOICES = [("Adam (β₁ = 0.5)", "adam"), ("SGD", "sgd")]
 # On a phone the columns stack: the pictures come first, then the controls.
 CSS = """
 #gan-lab-status p { margin: 0.15em 0; }
-@media (max-width: 767px) { #gan-lab-view { order: -1; } }
+.gan-lab-picture { display: block; width: 100%; height: auto; max-width: 720px; margin: 0 auto; }
+#gan-lab-pictures { flex-wrap: wrap; }
+#gan-lab-pictures > * { flex: 1 1 380px; }
+#gan-lab-curves .gan-lab-picture { max-width: 600px; }
+/* on a projector: two pictures to a row at most, so their text reads from the back (a rule
+   that starts at body needs !important beside Gradio's prefixed copies: see ui.page) */
+body.lecture-mode #gan-lab-pictures > * { flex-basis: 560px !important; }
+body.lecture-mode #gan-lab-pictures .gan-lab-picture { max-width: 760px !important; }
+@media (max-width: 767px) {
+  #gan-lab-view { order: -1; }
+  /* the pictures use the phone's whole width: their text is drawn in their pixels */
+  #gan-lab-pictures .gan-lab-picture {
+    width: 100vw; max-width: 100vw; margin-left: calc(50% - 50vw);
+  }
+}
 """
 
 EXPLANATION = (
@@ -114,18 +138,30 @@ def _split(controls: tuple) -> tuple[dict, dict | None, object, object]:
     return settings, race, values["steps_per_frame"], values["budget"]
 
 
-def _figures(playback: Playback) -> tuple:
-    """(plane A, plane B, curves), drawn on one thread under each run's lock."""
+def _drawn(playback: Playback, curves: bool = True) -> tuple[str, str | None, str | None]:
+    """(plane A, plane B or None, curves or None) as <img> HTML, drawn on one thread under
+    each run's lock; the curves only if `curves`."""
     with single_thread():
         planes = []
         for name, t in zip("AB", playback.runs, strict=False):
             with t.lock:
                 title = f"{name}: " if playback.b is not None else ""
-                planes.append(plane_figure(snapshot(t), title))
-        names = ["A", "B"][: len(playback.runs)]
-        curves = curves_figure(list(zip(names, playback.runs, strict=True)))
-    plane_b = gr.Plot(planes[1], visible=True) if len(planes) > 1 else gr.Plot(visible=False)
-    return planes[0], plane_b, curves
+                snap = snapshot(t)
+            alt = f"{plane_headline(snap, title)}: the plane"
+            marks = frames.marks(playback, playback.playing)  # for the page's frame loop
+            planes.append(picture_html(plane_image(snap, title), alt, snap.step, "plane", marks))
+        if curves:
+            runs = list(zip("AB", playback.runs, strict=False))
+            alt = "modes covered, high-quality share and losses per step"
+            curves = picture_html(curves_image(runs), alt, playback.steps_done, "curves")
+    return planes[0], (planes[1] if len(planes) > 1 else None), curves or None
+
+
+def _pictures(playback: Playback) -> tuple:
+    """(plane A, plane B, curves) for the outputs."""
+    a, b, curves = _drawn(playback)
+    plane_b = gr.HTML(b, visible=True) if b is not None else gr.HTML(visible=False)
+    return a, plane_b, curves
 
 
 def _summary(playback: Playback) -> dict:
@@ -136,10 +172,10 @@ def _summary(playback: Playback) -> dict:
     return out
 
 
-def _frame(playback: Playback, headline: str, summary: bool = True) -> tuple:
+def _frame(playback: Playback, headline: str, summary: bool = True):
     """(state, plane A, plane B, curves, status, numbers) for the outputs."""
     numbers = _summary(playback) if summary else NO_CHANGE
-    return (playback, *_figures(playback), playback.status(headline), numbers)
+    return (playback, *_pictures(playback), playback.status(headline), numbers)
 
 
 # --- callbacks ------------------------------------------------------------------------------
@@ -147,42 +183,58 @@ def _frame(playback: Playback, headline: str, summary: bool = True) -> tuple:
 
 @ui.friendly
 def play(playback, *controls):
-    """Start the timer from the current controls (or say why there is nothing to play)."""
+    """Play from the current controls (the page's loop starts on the marked pictures), or
+    say why there is nothing to play."""
     playback = synced(playback, *_split(controls))
     finished = playback.finished()
     playback.playing = finished is None
-    if finished:
-        return (*_frame(playback, finished), gr.Timer(active=False))
-    return (*_frame(playback, "Playing", summary=False), gr.Timer(active=True))
+    return _frame(playback, finished or "Playing", summary=bool(finished))
+
+
+def next_frame(playback: Playback) -> dict:
+    """One frame while playing, for the page's loop (ui.frames): a few steps in every run,
+    then the planes' pictures (the curves every CURVES_EVERY frames); `sync` asks the page to
+    refresh the status line (every SYNC_EVERY frames, and when the run stops)."""
+    if not playback.playing:  # Pause came while the page was asking
+        return {"playing": False, "pictures": {}, "sync": False}
+    try:
+        with single_thread():
+            playback.advance()
+    except Exception:  # the page has no message box: stop, and the refresh says what failed
+        playback.playing = False
+        raise
+    if playback.finished():
+        playback.playing = False
+    a, b, curves = _drawn(playback, not playback.playing or playback.frames % CURVES_EVERY == 0)
+    ids = ("gan-lab-plane-a", "gan-lab-plane-b", "gan-lab-curves")
+    pictures = {i: p for i, p in zip(ids, (a, b, curves), strict=True) if p is not None}
+    sync = not playback.playing or playback.frames % SYNC_EVERY == 0
+    return {"playing": playback.playing, "pictures": pictures, "sync": sync}
 
 
 @ui.friendly
-def tick(playback):
-    """One frame while playing: a few steps in every run, then the figures."""
-    if playback is None or not playback.playing:  # in flight when Pause came
-        return (NO_CHANGE,) * 6 + (gr.Timer(active=False),)
-    with single_thread():
-        playback.advance()
-    finished = playback.finished()
-    if finished:
-        playback.playing = False
-        return (*_frame(playback, finished), gr.Timer(active=False))
-    return (*_frame(playback, "Playing", summary=False), NO_CHANGE)
+def refresh(playback):
+    """What the frame loop leaves to Gradio: the status line while playing; everything, with
+    the numbers, once the run stopped (its budget, a divergence, Pause)."""
+    if playback is None:
+        return (NO_CHANGE,) * 6
+    if playback.playing:
+        return (NO_CHANGE,) * 4 + (playback.status("Playing"), NO_CHANGE)
+    return _frame(playback, playback.idle_headline())
 
 
 @ui.friendly
 def pause(playback):
     if playback is None:
-        return (NO_CHANGE,) * 6 + (gr.Timer(active=False),)
+        return (NO_CHANGE,) * 6
     playback.playing = False
-    return (*_frame(playback, "Paused"), gr.Timer(active=False))
+    return _frame(playback, "Paused")
 
 
 @ui.friendly
 def stop(playback):
     if playback is not None:
         playback.playing = False
-    return gr.Timer(active=False)
 
 
 @ui.friendly
@@ -193,13 +245,12 @@ def one_step(playback, *controls):
         playback.advance(1)
     k = playback.a.config.k_d
     what = "one D step and one G step" if k == 1 else f"{k} D steps and one G step"
-    return (*_frame(playback, f"Stepped: {what}"), gr.Timer(active=False))
+    return _frame(playback, f"Stepped: {what}")
 
 
 @ui.friendly
 def reset(*controls):
-    playback = Playback.start(*_split(controls))
-    return (*_frame(playback, READY), gr.Timer(active=False))
+    return _frame(Playback.start(*_split(controls)), READY)
 
 
 @ui.friendly
@@ -220,7 +271,7 @@ def choose_preset(key):
     playback.playing = True
     look_for = f"**What to look for.** {preset.note}"
     frame = _frame(playback, f"Playing preset “{preset.label}”", summary=False)
-    return (*values, look_for, *frame, gr.Timer(active=True))
+    return (*values, look_for, *frame)
 
 
 @ui.friendly
@@ -261,7 +312,7 @@ def train_points(*controls):
     playback = Playback.start(*_split(tuple(values[k] for k in presets.CONTROL_KEYS)))
     playback.playing = True
     frame = _frame(playback, "Playing on your points", summary=False)
-    return ("points", *frame, gr.Timer(active=True))
+    return ("points", *frame)
 
 
 @ui.friendly
@@ -287,10 +338,11 @@ def run_steps(
     steps,
     progress=gr.Progress(),
 ):
-    """Train a fresh 2-D GAN for `steps` steps; return the plane, the curves, a status line
-    and the numbers (api_name "gan2d"). dataset: ring | grid | moons | spiral | points (then
-    `points` holds 'x, y' lines); loss: mm | ns | wgan | wgan_gp | lsgan | dragan | hinge |
-    began;
+    """Train a fresh 2-D GAN for `steps` steps; return the plane and the curves (each an HTML
+    <img> with an inline JPEG; its alt text says the step, modes covered and quality), a
+    status line and the numbers (api_name "gan2d").
+    dataset: ring | grid | moons | spiral | points (then `points` holds 'x, y' lines);
+    loss: mm | ns | wgan | wgan_gp | lsgan | dragan | hinge | began;
     optimizer: adam | sgd; widths 4-256, depths 1-4, z_dim 2-16, rates in (0, 1], k 1-10,
     batch 8-1024, at most 20,000 steps (fewer for large settings: the message says how many).
     """
@@ -395,7 +447,6 @@ def build(store: ModelStore) -> None:
     s = presets.preset(presets.DEFAULT_PRESET)
     first = Playback.start(*_split(s.pick(*presets.CONTROL_KEYS)))
     state = gr.State(None, time_to_live=STATE_TTL_S)
-    timer = gr.Timer(FRAME_SECONDS, active=False)
     with gr.Row(equal_height=False, elem_id="gan-lab-main"):
         with gr.Column(scale=1, min_width=320):
             preset_box = gr.Radio(
@@ -446,7 +497,7 @@ def build(store: ModelStore) -> None:
                     MAX_STEPS_PER_FRAME,
                     s["steps_per_frame"],
                     step=1,
-                    label="steps per frame (10 frames per second)",
+                    label=f"steps per frame (up to {FRAMES_PER_SECOND} frames per second)",
                 )
                 c["budget"] = _number(
                     s["budget"],
@@ -459,31 +510,18 @@ def build(store: ModelStore) -> None:
                 run_btn = gr.Button("Run the whole budget now (run A)", elem_id="gan-lab-run")
         with gr.Column(scale=3, elem_id="gan-lab-view"):
             status = gr.Markdown(first.status(READY), elem_id="gan-lab-status")
-            planes = _figures(first)
-            with gr.Row(equal_height=False):
-                plane_a = gr.Plot(
-                    planes[0],
-                    show_label=False,
-                    label="plane",
-                    elem_id="gan-lab-plane-a",
-                    min_width=300,
+            planes = _pictures(first)
+            with gr.Row(equal_height=False, elem_id="gan-lab-pictures"):
+                picture = {"show_label": False, "js_on_load": None, "min_width": 380}
+                loop = frames.picture_kwargs(next_frame)  # plays while marked playing
+                plane_a = gr.HTML(
+                    planes[0], label="plane", elem_id="gan-lab-plane-a", **(picture | loop)
                 )
-                plane_b = gr.Plot(
-                    None,
-                    show_label=False,
-                    label="plane_b",
-                    elem_id="gan-lab-plane-b",
-                    min_width=300,
-                    visible=False,
+                plane_b = gr.HTML(
+                    "", label="plane_b", elem_id="gan-lab-plane-b", visible=False, **picture
                 )
                 # beside a single plane on a wide screen; under a race's two planes
-                curves = gr.Plot(
-                    planes[2],
-                    show_label=False,
-                    label="curves",
-                    elem_id="gan-lab-curves",
-                    min_width=420,
-                )
+                curves = gr.HTML(planes[2], label="curves", elem_id="gan-lab-curves", **picture)
             with gr.Accordion("The numbers (what the gan2d API returns)", open=False):
                 summary = gr.JSON(_summary(first), label="summary", show_label=False)
     ui.explanation(EXPLANATION)
@@ -492,34 +530,28 @@ def build(store: ModelStore) -> None:
 
 def _wire(v: dict) -> None:
     """Events of the tab (split from build to keep each part readable)."""
-    c, state, timer = v["c"], v["state"], v["timer"]
+    c, state = v["c"], v["state"]
     controls = [c[k] for k in presets.CONTROL_KEYS]
     frame = [state, v["plane_a"], v["plane_b"], v["curves"], v["status"], v["summary"]]
-    v["play_btn"].click(play, [state, *controls], [*frame, timer], **INSTANT)
-    timer.tick(
-        tick,
-        [state],
-        [*frame, timer],
-        show_progress="hidden",
-        api_visibility="private",
-        **GAME_LANE,
-    )
-    v["pause_btn"].click(pause, [state], [*frame, timer], **INSTANT)
+    v["play_btn"].click(play, [state, *controls], frame, **INSTANT)
+    # fired by the frame loop about once a second and when the run stops
+    v["plane_a"].submit(refresh, [state], frame, trigger_mode="always_last", **INSTANT)
+    v["pause_btn"].click(pause, [state], frame, **INSTANT)
     v["step_btn"].click(
         one_step,
         [state, *controls],
-        [*frame, timer],
+        frame,
         **GAME_LANE,
         show_progress="hidden",
         api_visibility="private",
     )
-    v["reset_btn"].click(reset, controls, [*frame, timer], **INSTANT)
+    v["reset_btn"].click(reset, controls, frame, **INSTANT)
     v["preset_box"].input(
-        choose_preset, [v["preset_box"]], [*controls, v["look_for"], *frame, timer], **INSTANT
+        choose_preset, [v["preset_box"]], [*controls, v["look_for"], *frame], **INSTANT
     )
     c["upload"].upload(load_points, [c["upload"]], [c["points"], c["dataset"]], **INSTANT)
-    _wire_drawing(c, controls, [*frame, timer])
-    v["run_btn"].click(stop, [state], [timer], **INSTANT)
+    _wire_drawing(c, controls, frame)
+    v["run_btn"].click(stop, [state], None, **INSTANT)
     settings = [c[k] for k in trainer.SETTING_KEYS]
     outputs = [v["plane_a"], v["curves"], v["status"], v["summary"]]
     v["run_btn"].click(

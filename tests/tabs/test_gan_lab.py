@@ -3,14 +3,13 @@ browser playing a preset."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import gradio as gr
 import numpy as np
 import pytest
 
-from advdemo.gan2d import data, drawing, presets
+from advdemo.gan2d import data, drawing, presets, raster
 from advdemo.gan2d.plots import snapshot
 from advdemo.gan2d.trainer import SETTING_KEYS
 from advdemo.tabs import TABS, gan_lab, toy_gan
@@ -25,13 +24,17 @@ def controls(preset: str = "collapse", **changes) -> tuple:
     return tuple(values[k] for k in presets.CONTROL_KEYS)
 
 
-def timer_active(update) -> bool | None:
-    return update.active if isinstance(update, gr.Timer) else None
+def marked_playing(picture: str) -> bool:
+    """Whether a plane picture tells the page's frame loop to run."""
+    return 'data-playing="1"' in picture
 
 
-def steps_in_title(plot) -> int:
-    figure = plot if isinstance(plot, dict) else plot.to_dict()
-    return int(re.search(r"step ([\d,]+)", figure["layout"]["title"]["text"])[1].replace(",", ""))
+def steps_in_title(picture: str) -> int:
+    """The step a plane picture (an <img> in HTML) shows, read from its alt text."""
+    alt = re.search(r'alt="([^"]*)"', picture)[1]
+    step = int(re.search(r"step ([\d,]+)", alt)[1].replace(",", ""))
+    assert f'data-step="{step}"' in picture and "data:image/jpeg;base64," in picture
+    return step
 
 
 # --- callbacks, in-process ---------------------------------------------------------------------
@@ -42,35 +45,60 @@ def test_tab_follows_the_1d_gan_with_a_stable_id():
     assert (gan_lab.TITLE, gan_lab.TAB_ID) == ("2-D GAN lab", "gan-lab")
 
 
-def test_play_ticks_until_the_budget_then_stops():
-    playback, *_, timer = gan_lab.play(None, *controls(budget=7, steps_per_frame=3))
-    assert timer_active(timer) is True and playback.playing
+def test_play_plays_frames_until_the_budget_then_stops():
+    playback, plane, *_ = gan_lab.play(None, *controls(budget=7, steps_per_frame=3))
+    assert marked_playing(plane) and playback.playing  # the page's loop starts on this mark
     seen = []
     for _ in range(5):
-        out = gan_lab.tick(playback)
+        frame = gan_lab.next_frame(playback)
         seen.append(playback.steps_done)
-        if timer_active(out[-1]) is False:
+        if not frame["playing"]:
             break
-    assert seen == [3, 6, 7]
-    assert "budget reached" in out[4] and not playback.playing
-    assert steps_in_title(out[1]) == 7 and out[5]["A"]["step"] == 7
+    assert seen == [3, 6, 7] and not playback.playing
+    last = frame["pictures"]
+    assert steps_in_title(last["gan-lab-plane-a"]) == 7 and frame["sync"]
+    assert not marked_playing(last["gan-lab-plane-a"])  # the loop stops on the last frame
+    assert 'data-kind="curves"' in last["gan-lab-curves"]  # the last frame brings the curves
+    out = gan_lab.refresh(playback)  # what the page asks for then: status and numbers
+    assert "budget reached" in out[4] and out[5]["A"]["step"] == 7
+    assert steps_in_title(out[1]) == 7 and not marked_playing(out[1])
 
 
-def test_pause_wins_over_a_tick_in_flight():
+def test_while_playing_the_curves_and_the_status_follow_every_few_frames():
+    playback, *_ = gan_lab.play(None, *controls(steps_per_frame=1))
+    curves, syncs = [], []
+    for _ in range(gan_lab.SYNC_EVERY):
+        frame = gan_lab.next_frame(playback)
+        plane = frame["pictures"]["gan-lab-plane-a"]
+        assert steps_in_title(plane) == playback.steps_done and marked_playing(plane)
+        assert "gan-lab-plane-b" not in frame["pictures"]  # no race, no plane B
+        curves.append("gan-lab-curves" in frame["pictures"])
+        syncs.append(frame["sync"])
+    assert curves.count(True) == gan_lab.SYNC_EVERY // gan_lab.CURVES_EVERY
+    assert syncs == [False] * (gan_lab.SYNC_EVERY - 1) + [True]
+    out = gan_lab.refresh(playback)  # while playing: the status line only
+    assert out[4].startswith("**Playing**") and all(v == gr.skip() for v in out[:4])
+    assert 'data-kind="curves"' in gan_lab.pause(playback)[3]
+
+
+def test_pause_wins_over_a_frame_asked_for_meanwhile():
     playback, *_ = gan_lab.play(None, *controls(steps_per_frame=2))
-    gan_lab.tick(playback)
+    gan_lab.next_frame(playback)
     paused = gan_lab.pause(playback)
-    assert "Paused" in paused[4] and timer_active(paused[-1]) is False
-    late = gan_lab.tick(playback)
-    assert playback.steps_done == 2 and all(v == gr.skip() for v in late[:6])
+    assert "Paused" in paused[4] and not marked_playing(paused[1])
+    late = gan_lab.next_frame(playback)
+    assert playback.steps_done == 2 and late == {"playing": False, "pictures": {}, "sync": False}
 
 
 def test_a_race_plays_both_runs_in_step_side_by_side():
     values = controls("saturating", steps_per_frame=2)
     playback, _, plane_b, *_ = gan_lab.play(None, *values)
     assert playback.b is not None and plane_b.visible is True
-    gan_lab.tick(playback)
+    pictures = gan_lab.next_frame(playback)["pictures"]
+    a, b = pictures["gan-lab-plane-a"], pictures["gan-lab-plane-b"]
     assert playback.a.steps_done == playback.b.steps_done == 2
+    assert steps_in_title(a) == steps_in_title(b) == 2
+    assert "A: step" in a and "B: step" in b
     assert (playback.a.config.loss, playback.b.config.loss) == ("mm", "ns")
     single = gan_lab.reset(*controls("collapse"))
     assert single[0].b is None and single[2].visible is False
@@ -84,12 +112,12 @@ def test_every_preset_fills_every_control_and_plays():
         playback = out[N + 1]
         assert playback.playing and playback.steps_done == 0
         assert (playback.b is not None) == bool(preset["race"])
-        assert timer_active(out[-1]) is True
+        assert marked_playing(out[N + 2])
 
 
 def test_settings_apply_live_but_networks_wait_for_reset():
     playback, *_ = gan_lab.play(None, *controls(steps_per_frame=1))
-    gan_lab.tick(playback)
+    gan_lab.next_frame(playback)
     gan_lab.pause(playback)
     out = gan_lab.apply_settings(playback, *controls(loss="hinge", g_width=32))
     assert playback.a.config.loss == "hinge" and playback.a.config.g_width == 16
@@ -98,10 +126,10 @@ def test_settings_apply_live_but_networks_wait_for_reset():
 
 def test_began_plays_draws_its_reconstruction_error_and_races_from_the_same_g():
     playback, *_ = gan_lab.play(None, *controls(loss="began", steps_per_frame=3))
-    out = gan_lab.tick(playback)
-    figure = out[1] if isinstance(out[1], dict) else out[1].to_dict()
+    frame = gan_lab.next_frame(playback)
+    assert "data:image/jpeg;base64," in frame["pictures"]["gan-lab-plane-a"]
     assert playback.steps_done == 3 and playback.a.began_k >= 0.0
-    assert "‖x − AE(x)‖₁" in figure["layout"]["title"]["text"]
+    assert raster.heat_kind(snapshot(playback.a)) == "error"  # its map and key say "error"
     heat = snapshot(playback.a).heat  # reconstruction errors: finite, never negative
     assert np.isfinite(heat).all() and heat.min() >= 0.0
     assert gan_lab._summary(playback)["A"]["began_k"] == playback.a.began_k
@@ -116,7 +144,7 @@ def test_began_plays_draws_its_reconstruction_error_and_races_from_the_same_g():
 def test_user_points_train_and_bad_ones_get_a_message(tmp_path):
     values = controls(dataset="points", points="0,0\n1,1\n2,0", budget=3, steps_per_frame=3)
     playback, *_ = gan_lab.play(None, *values)
-    gan_lab.tick(playback)
+    gan_lab.next_frame(playback)
     assert playback.a.data.modes == 3 and playback.steps_done == 3
     with pytest.raises(gr.Error, match="empty"):
         gan_lab.reset(*controls(dataset="points", points=""))
@@ -134,10 +162,10 @@ def test_clicks_on_the_pad_draw_a_set_that_trains_and_an_empty_one_is_refused():
     assert dataset == "points" and len(text.splitlines()) == 4  # header and three points
     assert gan_lab.show_pad(text).shape[:2] == (drawing.PAD_PIXELS,) * 2
     out = gan_lab.train_points(*controls(dataset="ring", points=text, steps_per_frame=2))
-    assert out[0] == "points" and timer_active(out[-1]) is True
+    assert out[0] == "points" and marked_playing(out[2])
     playback = out[1]
     assert playback.playing and playback.a.data.modes == 3
-    gan_lab.tick(playback)
+    gan_lab.next_frame(playback)
     assert playback.steps_done == 2
     assert len(gan_lab.undo_point(text).splitlines()) == 3
     with pytest.raises(gr.Error, match="empty"):
@@ -175,8 +203,8 @@ def test_a_diverging_run_says_so():
         playback.a.D.flat.mul_(1e3)
         playback.a.D.refresh()
     playback.playing = True
-    out = gan_lab.tick(playback)
-    assert timer_active(out[-1]) is False
+    assert gan_lab.next_frame(playback)["playing"] is False
+    out = gan_lab.refresh(playback)
     assert out[4].startswith("**Diverged**") and "diverged at step" in out[4]
 
 
@@ -188,19 +216,17 @@ def api_args(steps=40, **changes):
     return [values[k] for k in SETTING_KEYS] + [steps]
 
 
-def test_api_trains_and_returns_figures_and_metrics(client):
+def test_api_trains_and_returns_pictures_and_metrics(client):
     plane, curves, status, numbers = client.predict(*api_args(), api_name="/gan2d")
-    for plot in (plane, curves):
-        assert plot["type"] == "plotly" and json.loads(plot["plot"])["data"]
-    names = [t.get("name") for t in json.loads(plane["plot"])["data"]]
-    assert "real data" in names and "generated G(z)" in names
+    assert steps_in_title(plane) == 40 and "of 8 modes" in plane
+    assert 'data-kind="curves"' in curves and "data:image/jpeg;base64," in curves
     assert status.startswith("**Done: played 40 steps**")
     a = numbers["A"]
     assert a["step"] == 40 and a["diverged"] is None and a["eval_modes"] == 8
     assert 0 <= a["eval_modes_covered"] <= 8 and 0 <= a["eval_quality"] <= 1
     assert a["began_k"] is None
     plane, _, _, numbers = client.predict(*api_args(10, loss="began"), api_name="/gan2d")
-    assert "AE(x)" in json.loads(plane["plot"])["layout"]["title"]["text"]
+    assert steps_in_title(plane) == 10 and "data:image/jpeg;base64," in plane
     assert numbers["A"]["step"] == 10 and 0.0 <= numbers["A"]["began_k"] <= 1.0
 
 
@@ -222,46 +248,70 @@ def test_api_refuses_bad_settings_with_a_clear_message(client, changes, message)
 
 # --- the browser ---------------------------------------------------------------------------------
 
+# A frame counts when its picture is decoded (on screen from the next paint): data-step says
+# which step a plane picture shows.
+SHOWN_STEP = """which => {
+    const img = document.querySelector(`#gan-lab-plane-${which} img.gan-lab-picture`);
+    return img && img.complete && img.naturalWidth > 0 ? parseInt(img.dataset.step) : -1;
+}"""
+WAIT_STEPS = "([which, n]) => (" + SHOWN_STEP + ")(which) >= n"
+PAUSED = "document.querySelector('#gan-lab-status').innerText.includes('Paused')"
+
 
 def _title_step(page, which: str = "a") -> int:
-    text = page.text_content(f"#gan-lab-plane-{which} .gtitle") or ""
-    m = re.search(r"step ([\d,]+)", text)
-    return int(m[1].replace(",", "")) if m else -1
-
-
-WAIT_STEPS = """([which, n]) => {
-    const t = document.querySelector(`#gan-lab-plane-${which} .gtitle`);
-    const m = t && t.textContent.match(/step ([\\d,]+)/);
-    return m && parseInt(m[1].replace(/,/g, '')) >= n;
-}"""
+    return page.evaluate(SHOWN_STEP, which)
 
 
 def _open_tab(page, url):
     page.goto(url)
     page.get_by_role("tab", name=gan_lab.TITLE).click()
-    page.wait_for_selector("#gan-lab-plane-a .js-plotly-plot .gtitle", timeout=60_000)
+    page.wait_for_function(WAIT_STEPS, arg=["a", 0], timeout=60_000)
 
 
 @pytest.mark.browser
-def test_a_preset_plays_frames_in_a_race_and_pause_stops_them(page, app_url, artifacts):
-    _open_tab(page, app_url)
+def test_a_race_plays_frames_pause_stops_them_and_every_screen_reads(page, app_url, artifacts):
+    """One page: a race preset plays (frames arrive in both planes, in step), Pause stops it;
+    then screenshots at 1366×900, 1920×1080 in lecture mode and 390×844."""
+    page.set_viewport_size({"width": 1366, "height": 900})
+    _open_tab(page, app_url + "/")
     assert _title_step(page) == 0
     label = presets.preset("wgan_gp").label
     page.locator("#gan-lab-preset").get_by_text(label, exact=True).click()
-    # Frames arrive without pressing Play: the plot titles count the steps they show.
+    # Frames arrive without pressing Play: each picture says the step it shows.
     page.wait_for_function(WAIT_STEPS, arg=["a", 6], timeout=120_000)
     page.wait_for_function(WAIT_STEPS, arg=["b", 6], timeout=60_000)
     first = _title_step(page)
-    page.wait_for_function(WAIT_STEPS, arg=["a", first + 6], timeout=120_000)  # more frames
+    page.wait_for_function(WAIT_STEPS, arg=["a", first + 30], timeout=120_000)  # more frames
     page.click("#gan-lab-pause")
-    page.wait_for_function(
-        "document.querySelector('#gan-lab-status').innerText.includes('Paused')", timeout=30_000
+    page.wait_for_function(PAUSED, timeout=30_000)
+    page.wait_for_function(  # the paused frame's pictures are the ones on screen
+        "() => { const s = document.querySelector('#gan-lab-status').innerText;"
+        " const m = s.match(/step ([\\d,]+) of/); return m && parseInt(m[1].replace(/,/g, ''))"
+        f" === ({SHOWN_STEP})('a'); }}",
+        timeout=30_000,
     )
     step = _title_step(page)
-    assert step >= first + 6 and _title_step(page, "b") == step  # the race stays in step
-    page.screenshot(path=str(artifacts / "gan_lab_race_1400.png"), full_page=True)
-    page.wait_for_timeout(1000)
+    assert step >= first + 30 and _title_step(page, "b") == step  # the race stays in step
+    curves = page.locator("#gan-lab-curves img.gan-lab-picture")
+    assert int(curves.get_attribute("data-step")) == step
+    page.screenshot(path=str(artifacts / "gan_lab_1366.png"), full_page=False)
+    page.wait_for_timeout(500)
     assert _title_step(page) == step  # paused means paused
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.click("#lecture-toggle")  # the address says ?lecture=1 from here
+    page.wait_for_function("() => document.body.classList.contains('lecture-mode')")
+    page.locator("#gan-lab-view").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "gan_lab_lecture_1920.png"), full_page=False)
+    page.click("#lecture-toggle")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_function(  # stacked: each plane as wide as the phone, nothing wider
+        "() => Math.abs(document.querySelector('#gan-lab-plane-a img')"
+        ".getBoundingClientRect().width - 390) < 2"
+        " && document.documentElement.scrollWidth <= 390"
+    )
+    page.screenshot(path=str(artifacts / "gan_lab_phone_390.png"), full_page=False)
+    page.screenshot(path=str(artifacts / "gan_lab_phone_390_full.png"), full_page=True)
 
 
 PAD_DRAWN = """() => { const img = document.querySelector('#gan-lab-pad img');
@@ -301,36 +351,8 @@ def test_points_drawn_by_clicking_the_pad_train(page, app_url, artifacts):
     assert drawn[0, 0] < 0 < drawn[0, 1] and drawn[3, 0] > 0 > drawn[3, 1]  # y grows upwards
     page.click("#gan-lab-train-points")
     page.wait_for_function(WAIT_STEPS, arg=["a", 1], timeout=120_000)  # a trained frame
-    title = page.text_content("#gan-lab-plane-a .gtitle")
+    title = page.get_attribute("#gan-lab-plane-a img.gan-lab-picture", "alt")
     assert "of 4 modes" in title  # trained on the four drawn points
-    traces = page.evaluate(
-        "() => document.querySelector('#gan-lab-plane-a .js-plotly-plot')._fullData"
-        ".map(t => [t.name, t._length])"
-    )
-    shown = dict(traces)
-    assert shown["real data"] > 0 and shown["generated G(z)"] > 0
     page.click("#gan-lab-pause")
     pad.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "gan_lab_drawn_points.png"), full_page=True)
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize(
-    ("width", "height", "query", "name"),
-    [
-        (1366, 900, "", "gan_lab_1366"),
-        (1920, 1080, "?lecture=1", "gan_lab_lecture_1920"),
-        (390, 844, "", "gan_lab_phone_390"),
-    ],
-)
-def test_screenshots(page, app_url, artifacts, width, height, query, name):
-    _open_tab(page, app_url + "/" + query)  # at 1400 px wide, where every tab shows
-    page.set_viewport_size({"width": width, "height": height})
-    page.locator("#gan-lab-preset").get_by_text(presets.preset("hopping").label, exact=True).click()
-    page.wait_for_function(WAIT_STEPS, arg=["a", 30], timeout=240_000)
-    page.click("#gan-lab-pause")
-    page.wait_for_function(
-        "document.querySelector('#gan-lab-status').innerText.includes('Paused')", timeout=30_000
-    )
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=False)
-    page.screenshot(path=str(artifacts / f"{name}_full.png"), full_page=True)

@@ -112,6 +112,7 @@ def test_lecture_mode_scales_every_text_and_figure(browser, app_url, artifacts: 
         page.screenshot(path=str(artifacts / f"page-lecture-1920-{name}.png"))
 
     # leaving: the button says so, the address forgets the mode, plots get their own sizes back
+    _tab(page, "1-D GAN")  # a tab with plotly figures (the 2-D GAN lab draws pictures)
     toggle.click()
     page.wait_for_function(
         "t => document.querySelector('#lecture-toggle').textContent.trim() === t",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import torch
@@ -97,14 +98,20 @@ class Playback:
         work = sum(step_work(t.config) for t in self.runs)
         return max(1, min(self.steps_per_frame, int(FRAME_WORK // work)))
 
-    def advance(self, steps: int | None = None) -> None:
-        """Play one frame (or `steps`) in every run, never past the budget."""
+    def advance(self, steps: int | None = None, pool: Executor | None = None) -> None:
+        """Play one frame (or `steps`) in every run, never past the budget. In a race with a
+        `pool`, run B plays there while A plays here: they share only the (read-only) data, and
+        each has its own generator, so the result is the same as one after the other."""
         n = self.steps_this_frame() if steps is None else steps
         n = min(n, max(0, self.budget - self.steps_done))
         self.frames += steps is None
+        if pool is not None and self.b is not None:
+            other = pool.submit(_play, self.b, n)
+            _play(self.a, n)
+            other.result()
+            return
         for t in self.runs:
-            with t.lock:
-                t.run(n)
+            _play(t, n)
 
     def finished(self) -> str | None:
         if all(t.diverged for t in self.runs):
@@ -139,6 +146,11 @@ class Playback:
                 f"{self.steps_per_frame}) to keep the picture moving smoothly."
             )
         return "\n\n".join(lines + self.notes)
+
+
+def _play(t: Gan2dTrainer, n: int) -> None:
+    with t.lock:
+        t.run(n)
 
 
 def synced(playback, settings, race, steps_per_frame, budget) -> Playback:

@@ -17,6 +17,8 @@ import html
 import io
 import itertools
 import math
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +26,9 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from advdemo.gan2d import losses
 from advdemo.gan2d.data import EXTENT
-from advdemo.gan2d.plots import ARROW, COLOURS, FAKE, MANIFOLD, REAL, Snapshot, binned
+from advdemo.gan2d.plots import ARROW, COLOURS, FAKE, MANIFOLD, REAL, Snapshot, binned, snapshot
 from advdemo.gan2d.trainer import Gan2dTrainer
+from advdemo.models.runtime import single_thread
 
 WIDTH = 540  # of either picture, in pixels; the page scales it to its column
 HEIGHT = 580
@@ -426,3 +429,38 @@ def picture_html(
         f'width="{image.width}" height="{image.height}" alt="{html.escape(alt)}" '
         f'data-step="{step}" data-kind="{kind}"{extra}>'
     )
+
+
+# --- a frame's pictures -------------------------------------------------------------------------
+
+CURVES_ALT = "modes covered, high-quality share and losses per step"
+
+
+def plane_html(t: Gan2dTrainer, title: str, marks: dict[str, str] | None = None) -> str:
+    """One run's plane as <img> HTML: read under the run's lock, drawn on one thread."""
+    with single_thread():
+        with t.lock:
+            snap = snapshot(t)
+        alt = f"{plane_headline(snap, title)}: the plane"
+        return picture_html(plane_image(snap, title), alt, snap.step, "plane", marks)
+
+
+def frame_html(
+    runs: Sequence[tuple[str, Gan2dTrainer]],
+    steps_done: int,
+    marks: dict[str, str] | None = None,
+    curves: bool = True,
+    pool: Executor | None = None,
+) -> tuple[str, str | None, str | None]:
+    """(plane A, plane B or None, curves or None) as <img> HTML for [(name, trainer)], the
+    curves only if `curves`; in a race with a `pool`, plane B is drawn there meanwhile."""
+    titled = [(t, f"{name}: " if len(runs) > 1 else "") for name, t in runs]
+    plane_b = pool.submit(plane_html, *titled[1], marks) if pool and len(titled) > 1 else None
+    planes = [plane_html(t, title, marks) for t, title in titled[: 1 if plane_b else None]]
+    drawn = None
+    if curves:
+        with single_thread():
+            drawn = picture_html(curves_image(list(runs)), CURVES_ALT, steps_done, "curves")
+    if plane_b is not None:
+        planes.append(plane_b.result())
+    return planes[0], (planes[1] if len(planes) > 1 else None), drawn

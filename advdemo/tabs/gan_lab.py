@@ -17,6 +17,8 @@ and the cores are shared with every other user.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 import gradio as gr
 
 from advdemo import ui
@@ -24,8 +26,7 @@ from advdemo.core.images import confined
 from advdemo.gan2d import data, drawing, losses, presets, trainer
 from advdemo.gan2d.playback import MAX_STEPS_PER_FRAME, RACE_KEYS, READY, Playback, synced
 from advdemo.gan2d.playback import play_through as _play_through
-from advdemo.gan2d.plots import snapshot
-from advdemo.gan2d.raster import curves_image, picture_html, plane_headline, plane_image
+from advdemo.gan2d.raster import frame_html
 from advdemo.models.runtime import single_thread
 from advdemo.models.store import ModelStore
 from advdemo.ui import frames
@@ -138,23 +139,13 @@ def _split(controls: tuple) -> tuple[dict, dict | None, object, object]:
     return settings, race, values["steps_per_frame"], values["budget"]
 
 
-def _drawn(playback: Playback, curves: bool = True) -> tuple[str, str | None, str | None]:
-    """(plane A, plane B or None, curves or None) as <img> HTML, drawn on one thread under
-    each run's lock; the curves only if `curves`."""
-    with single_thread():
-        planes = []
-        for name, t in zip("AB", playback.runs, strict=False):
-            with t.lock:
-                title = f"{name}: " if playback.b is not None else ""
-                snap = snapshot(t)
-            alt = f"{plane_headline(snap, title)}: the plane"
-            marks = frames.marks(playback, playback.playing)  # for the page's frame loop
-            planes.append(picture_html(plane_image(snap, title), alt, snap.step, "plane", marks))
-        if curves:
-            runs = list(zip("AB", playback.runs, strict=False))
-            alt = "modes covered, high-quality share and losses per step"
-            curves = picture_html(curves_image(runs), alt, playback.steps_done, "curves")
-    return planes[0], (planes[1] if len(planes) > 1 else None), curves or None
+def _drawn(
+    playback: Playback, curves: bool = True, pool: Executor | None = None
+) -> tuple[str, str | None, str | None]:
+    """(plane A, plane B or None, curves or None) as <img> HTML (see raster.frame_html)."""
+    runs = list(zip("AB", playback.runs, strict=False))
+    marks = frames.marks(playback, playback.playing)  # for the page's frame loop
+    return frame_html(runs, playback.steps_done, marks, curves, pool)
 
 
 def _pictures(playback: Playback) -> tuple:
@@ -197,15 +188,17 @@ def next_frame(playback: Playback) -> dict:
     refresh the status line (every SYNC_EVERY frames, and when the run stops)."""
     if not playback.playing:  # Pause came while the page was asking
         return {"playing": False, "pictures": {}, "sync": False}
+    side = frames.side_pool()  # a race's run B plays and is drawn there meanwhile
     try:
         with single_thread():
-            playback.advance()
+            playback.advance(pool=side)
     except Exception:  # the page has no message box: stop, and the refresh says what failed
         playback.playing = False
         raise
     if playback.finished():
         playback.playing = False
-    a, b, curves = _drawn(playback, not playback.playing or playback.frames % CURVES_EVERY == 0)
+    curves = not playback.playing or playback.frames % CURVES_EVERY == 0
+    a, b, curves = _drawn(playback, curves, side)
     ids = ("gan-lab-plane-a", "gan-lab-plane-b", "gan-lab-curves")
     pictures = {i: p for i, p in zip(ids, (a, b, curves), strict=True) if p is not None}
     sync = not playback.playing or playback.frames % SYNC_EVERY == 0

@@ -50,6 +50,17 @@ def _pool() -> ThreadPoolExecutor:
         return _pools[0]
 
 
+def side_pool() -> ThreadPoolExecutor:
+    """Threads for the independent halves of one frame (a race's run B while its frame worker
+    plays run A), apart from the frame workers so that a frame never waits on a queue that its
+    own worker holds up. Made on first use, like the frame workers."""
+    with _lock:
+        while len(_pools) < 2:
+            prefix = "advdemo-frames" if not _pools else "advdemo-frames-side"
+            _pools.append(ThreadPoolExecutor(FRAME_WORKERS, thread_name_prefix=prefix))
+        return _pools[1]
+
+
 def register(obj: object) -> str:
     """The token that names `obj` (kept weakly: it lives in the session's gr.State) for
     `next_frame`; the same token every time for the same object (kept on it)."""

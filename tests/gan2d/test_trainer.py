@@ -4,6 +4,7 @@ and the measured mode coverage of the presets over several seeds."""
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -149,6 +150,22 @@ def test_the_race_starts_both_runs_from_identical_weights():
         torch.testing.assert_close(playback.a.view_z, playback.b.view_z)
         playback.advance(2)
         assert playback.a.steps_done == playback.b.steps_done == 2  # in step
+
+
+def test_a_race_played_on_two_threads_is_the_race_played_on_one():
+    """Run B plays in a pool while A plays in the caller (one frame's halves on both cores):
+    step for step the same histories and weights as one run after the other."""
+    preset = next(p for p in presets.PRESETS if presets.race(p) is not None)
+    small = {**presets.settings(preset), **SMALL}
+    alone, paired = (Playback.start(small, presets.race(preset), 3, 30) for _ in range(2))
+    with ThreadPoolExecutor(1) as pool:
+        for _ in range(3):
+            alone.advance()
+            paired.advance(pool=pool)
+    for one, two in zip(alone.runs, paired.runs, strict=True):
+        assert one.steps_done == two.steps_done == 9
+        np.testing.assert_array_equal(one.history, two.history)
+        assert torch.equal(one.G.flat, two.G.flat) and torch.equal(one.D.flat, two.D.flat)
 
 
 def test_settings_change_live_but_networks_wait_for_reset():

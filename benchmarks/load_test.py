@@ -79,6 +79,7 @@ PHOTOS = tuple(ROOT / "assets" / n for n in ("chelsea.png", "coffee.png", "rocke
 SLIDER = "/generate"  # the endpoint behind the latent explorer's sliders
 CONNECT = "(connect)"  # a user's gradio_client connection, timed before the requests start
 SLIDER_P95_TARGET_S = 1.0
+MAX_USERS = 300  # issue #16 asks for a 300-user run (reported, not judged)
 HEAVY = ("/attack", "/translate")  # the heavy lane's endpoints in the mix
 HEAVY_P95_TARGET_S = 60.0  # in the lecture mix: queued → answered, in the app (#16)
 RSS_TARGET_MB = 3072.0
@@ -1024,8 +1025,12 @@ def main(argv: list[str] | None = None) -> int:
         help="launch the app in this process, or `python app.py` as its own process",
     )
     args = parser.parse_args(argv)
-    if not (0 < args.users <= 200 and 0 < args.requests <= 1000 and 0 < args.time_limit <= 3600):
-        parser.error("bounded runs only: users ≤ 200, requests ≤ 1000, time limit ≤ 3600 s")
+    if not (
+        0 < args.users <= MAX_USERS and 0 < args.requests <= 1000 and 0 < args.time_limit <= 3600
+    ):
+        parser.error(
+            f"bounded runs only: users ≤ {MAX_USERS}, requests ≤ 1000, time limit ≤ 3600 s"
+        )
     if args.nice and args.server == "in-process" and not args.url:
         parser.error("--nice needs the app in its own process (--server subprocess or --url)")
     settings = Settings(

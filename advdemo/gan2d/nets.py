@@ -393,4 +393,6 @@ class AutoencoderD(Discriminator):
         return through + direct if inputs else None
 
     def penalty(self, x: torch.Tensor, weight: float, work: str | None = None) -> torch.Tensor:
-        raise NotImplementedError("BEGAN has no gradient penalty")
+        """Refused: BEGAN's loss has no gradient penalty (losses.loss_info("began").penalty is
+        None, so the trainer never asks; a caller that does has mixed up its losses)."""
+        raise TypeError("BEGAN's autoencoder D takes no gradient penalty")

@@ -132,3 +132,10 @@ def test_began_starts_like_the_other_losses_and_waits_for_reset_to_switch():
     assert torch.equal(began.rng.get_state(), ns.rng.get_state())
     notes = ns.reconfigure(make_config(loss="began", **base))
     assert ns.config.loss == "ns" and "loss" in notes[0] and "Reset" in notes[0]
+
+
+def test_began_has_no_gradient_penalty_and_its_d_refuses_one():
+    assert losses.loss_info("began").penalty is None  # so the trainer never asks for one
+    D = AutoencoderD(8, 1, torch.Generator().manual_seed(0), torch.float32)
+    with pytest.raises(TypeError, match="no gradient penalty"):
+        D.penalty(torch.zeros((4, 2)), 1.0)

@@ -2,8 +2,7 @@
 
 - errors: `friendly` turns library errors into messages a user can read; `bind` fixes a
   tab's model store as an endpoint's first parameter.
-- lanes: queue lanes, the low-priority heavy thread (`on_gpu`, `low_priority`) and the
-  light lane's threads below the sliders (`light_work_below_sliders`).
+- lanes: queue lanes and the low-priority heavy thread (`on_gpu`, `low_priority`).
 - components: `explanation` (Markdown with LaTeX), `image_upload` (opens only uploads),
   `seed_box`, `picture`, `preset_row`.
 - events: `INSTANT` settings and `set_then_redraw` for buttons that set controls, then draw.
@@ -27,7 +26,6 @@ from advdemo.ui.lanes import (
     HEAVY_NICENESS,
     LIGHT_LANE,
     SLIDER_LANE,
-    light_work_below_sliders,
     low_priority,
     on_gpu,
 )
@@ -46,7 +44,6 @@ __all__ = [
     "explanation",
     "friendly",
     "image_upload",
-    "light_work_below_sliders",
     "low_priority",
     "on_gpu",
     "picture",

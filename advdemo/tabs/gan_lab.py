@@ -11,8 +11,9 @@ drawn) nor a Gradio event per frame (~140 ms each) leave room for 10 frames a se
 cores; see benchmarks/bench_gan2d_browser.py. The curves change slowly and are redrawn every
 CURVES_EVERY frames; the status line and numbers, which are Gradio outputs, about once a
 second (plane A's `submit` event, fired by the loop) and when the run stops.
-Frames run on one OpenMP thread: these networks are far too small for two threads to help,
-and the cores are shared with every other user.
+Each run plays on one OpenMP thread: these networks are far too small for two threads to
+help, and the cores are shared with every other user. In a race, run B is played and drawn on
+ui.frames' side pool while the frame's worker does A, so a race's frame uses both cores.
 """
 
 from __future__ import annotations

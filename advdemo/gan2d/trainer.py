@@ -179,6 +179,7 @@ class _Optimizer:
         self.kind = kind
         self.m = torch.zeros_like(params)
         self.v = torch.zeros_like(params)
+        self._denom = torch.empty_like(params)  # reused every step
         self.t = 0
 
     def step(self, params: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
@@ -189,8 +190,13 @@ class _Optimizer:
         self.t += 1
         self.m.lerp_(grad, 1 - b1)
         self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (self.v / (1 - b2**self.t)).sqrt_().add_(ADAM_EPS)
+        denom = torch.div(self.v, 1 - b2**self.t, out=self._denom).sqrt_().add_(ADAM_EPS)
         params.addcdiv_(self.m, denom, value=-lr / (1 - b1**self.t))
+
+
+def _max_abs(flat: torch.Tensor) -> torch.Tensor:
+    """The largest |weight| (NaN if any weight is NaN)."""
+    return torch.linalg.vector_norm(flat, math.inf)
 
 
 HISTORY_FIELDS = ("d_loss", "g_loss", "covered", "quality")
@@ -326,7 +332,8 @@ class Gan2dTrainer:
         return True
 
     def _healthy(self, d_value: float, g_value: float) -> bool:
-        biggest = max(float(self.D.flat.abs().max()), float(self.G.flat.abs().max()))
+        # ‖·‖∞ is the largest |weight|, in one pass and without a temporary (every step).
+        biggest = max(float(_max_abs(self.D.flat)), float(_max_abs(self.G.flat)))
         if math.isfinite(d_value + g_value) and biggest <= BLOW_UP_LIMIT:
             return True
         what = (

@@ -60,6 +60,19 @@ def add_point(text: object, px: object, py: object) -> str:
     return _lines(np.concatenate([points, [[x, y]]]))
 
 
+def catch_up(text: object, last_edit: tuple[str, str] | None) -> object:
+    """The point text a pad edit (a click, an undo, a clear) builds on.
+
+    The browser sends the text it shows. Clicks come faster than answers: when the text sent
+    is the very text the last edit started from, that edit's answer has not reached the
+    browser yet, and building on the stale text would lose it; so the edit builds on the last
+    edit's result instead. `last_edit` is (the text it started from, its result), kept per
+    session by the tab; None before the first edit."""
+    if last_edit is not None and text == last_edit[0]:
+        return last_edit[1]
+    return text
+
+
 def undo_point(text: object) -> str:
     """The point text without its last point ('' once none is left)."""
     points = read_rows(text)[:-1]

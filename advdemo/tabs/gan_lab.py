@@ -278,19 +278,22 @@ def load_points(path):
 
 
 @ui.friendly
-def draw_point(points, evt: gr.SelectData):
-    """A click on the drawing pad adds the point under it; the data set becomes your points."""
+def draw_point(points, last_edit, evt: gr.SelectData):
+    """A click on the drawing pad adds the point under it; the data set becomes your points.
+    (Every pad edit also returns (what it started from, its result): drawing.catch_up.)"""
     px, py = evt.index if isinstance(evt.index, list | tuple) else (None, None)
-    return drawing.add_point(points, px, py), "points"
+    text = drawing.add_point(drawing.catch_up(points, last_edit), px, py)
+    return text, "points", (points, text)
 
 
 @ui.friendly
-def undo_point(points):
-    return drawing.undo_point(points)
+def undo_point(points, last_edit):
+    text = drawing.undo_point(drawing.catch_up(points, last_edit))
+    return text, (points, text)
 
 
-def clear_points():
-    return ""
+def clear_points(points):
+    return "", (points, "")
 
 
 def show_pad(points):
@@ -368,8 +371,8 @@ def _network_controls(s) -> dict:
         c["points"] = gr.Textbox(
             s["points"] or data.EXAMPLE_POINTS,
             label="your points ('x, y' per line; used when the data set is 'your points')",
-            lines=3,
-            max_lines=8,
+            lines=6,  # a fixed height (it scrolls): a box that grew with every point
+            max_lines=6,  # pushed the drawing pad below it down under the student's clicks
             max_length=data.MAX_TEXT,
             elem_id="gan-lab-points",
         )
@@ -562,9 +565,16 @@ def _wire(v: dict) -> None:
 def _wire_drawing(c: dict, controls: list, frame: list) -> None:
     """The pad shows the points box whatever changed it (a click, undo, typing, an upload)."""
     c["points"].change(show_pad, [c["points"]], [c["pad"]], trigger_mode="always_last", **INSTANT)
-    c["pad"].select(draw_point, [c["points"]], [c["points"], c["dataset"]], **INSTANT)
-    c["undo"].click(undo_point, [c["points"]], [c["points"]], **INSTANT)
-    c["clear"].click(clear_points, None, [c["points"]], **INSTANT)
+    # Clicks faster than answers: each is sent ("multiple"), one session's edits run in order
+    # (one at a time, all µs to ms), and each builds on the last (drawing.catch_up).
+    last_edit = gr.State(None)
+    pad = {**INSTANT, "concurrency_limit": 1, "concurrency_id": "gan-lab-pad"}
+    edited = [c["points"], last_edit]
+    c["pad"].select(
+        draw_point, edited, [c["points"], c["dataset"], last_edit], trigger_mode="multiple", **pad
+    )
+    c["undo"].click(undo_point, edited, edited, trigger_mode="multiple", **pad)
+    c["clear"].click(clear_points, [c["points"]], edited, trigger_mode="multiple", **pad)
     c["train_points"].click(train_points, controls, [c["dataset"], *frame], **INSTANT)
 
 

@@ -59,3 +59,12 @@ def test_the_pad_shows_each_point_and_the_newest_in_its_own_colour():
     one_disc = changed[90:111, 90:111].sum()
     assert one_disc > 50 and changed.sum() == 2 * one_disc  # two dots, nothing else
     assert np.array_equal(drawing.pad_image("1, 2\nhalf typ"), blank)
+
+
+def test_an_edit_builds_on_the_last_one_while_the_browser_shows_stale_text():
+    one = drawing.add_point("", 100, 100)
+    assert drawing.catch_up("", None) == ""  # the first edit: the text shown
+    assert drawing.catch_up("", ("", one)) == one  # the browser still shows what it started from
+    assert drawing.catch_up(one, ("", one)) == one  # the answer arrived
+    typed = "x, y\n1, 1"
+    assert drawing.catch_up(typed, ("", one)) == typed  # typed since: the user's text wins

@@ -13,7 +13,6 @@ from advdemo.gan2d import data, drawing, presets, raster
 from advdemo.gan2d.plots import snapshot
 from advdemo.gan2d.trainer import SETTING_KEYS
 from advdemo.tabs import TABS, gan_lab, toy_gan
-from tests.conftest import wait_for_new_image
 
 N = len(presets.CONTROL_KEYS)
 SMALL = {"g_width": 16, "d_width": 16, "batch": 64, "k_d": 1}
@@ -153,12 +152,12 @@ def test_user_points_train_and_bad_ones_get_a_message(tmp_path):
 
 
 def test_clicks_on_the_pad_draw_a_set_that_trains_and_an_empty_one_is_refused():
-    def click(text, x, y):
-        return gan_lab.draw_point(text, gr.SelectData(None, {"index": [x, y], "value": None}))
+    def click(text, x, y, last=None):
+        return gan_lab.draw_point(text, last, gr.SelectData(None, {"index": [x, y], "value": None}))
 
-    text, dataset = click("", 120, 120)
+    text, dataset, last = click("", 120, 120)
     for x, y in ((360, 120), (240, 380)):
-        text, dataset = click(text, x, y)
+        text, dataset, last = click(text, x, y, last)
     assert dataset == "points" and len(text.splitlines()) == 4  # header and three points
     assert gan_lab.show_pad(text).shape[:2] == (drawing.PAD_PIXELS,) * 2
     out = gan_lab.train_points(*controls(dataset="ring", points=text, steps_per_frame=2))
@@ -167,11 +166,34 @@ def test_clicks_on_the_pad_draw_a_set_that_trains_and_an_empty_one_is_refused():
     assert playback.playing and playback.a.data.modes == 3
     gan_lab.next_frame(playback)
     assert playback.steps_done == 2
-    assert len(gan_lab.undo_point(text).splitlines()) == 3
+    assert len(gan_lab.undo_point(text, last)[0].splitlines()) == 3
     with pytest.raises(gr.Error, match="empty"):
-        gan_lab.train_points(*controls(points=gan_lab.clear_points()))
+        gan_lab.train_points(*controls(points=gan_lab.clear_points(text)[0]))
     with pytest.raises(gr.Error, match="pixel coordinates"):
-        gan_lab.draw_point(text, gr.SelectData(None, {"index": 3, "value": None}))
+        gan_lab.draw_point(text, last, gr.SelectData(None, {"index": 3, "value": None}))
+
+
+def test_pad_clicks_faster_than_answers_are_all_kept():
+    """The browser sends the text it shows: clicks before the last answer arrived all carry
+    the same stale text, and each must still build on the one before (none is lost)."""
+    shown, last = "", None
+    for x in (100, 200, 300):  # three clicks, no answer has arrived: the browser shows ""
+        _, _, last = gan_lab.draw_point(
+            shown, last, gr.SelectData(None, {"index": [x, 240], "value": None})
+        )
+    assert len(data.parse_points(last[1])) == 3
+    text, last = gan_lab.undo_point(shown, last)  # an undo sent before those answers too
+    assert len(data.parse_points(text)) == 2
+    text, last = gan_lab.clear_points(shown)  # a clear needs no catching up
+    _, _, last = gan_lab.draw_point(
+        shown, last, gr.SelectData(None, {"index": [240, 240], "value": None})
+    )
+    assert last[1].count("\n") == 1  # a header and one point: on the emptied set
+    typed = "x, y\n0, 0\n1, 1"  # the user typed: the text shown is theirs, not a stale one
+    _, _, last = gan_lab.draw_point(
+        typed, last, gr.SelectData(None, {"index": [240, 240], "value": None})
+    )
+    assert len(data.parse_points(last[1])) == 3
 
 
 def test_an_upload_outside_gradios_folders_is_refused(tmp_path):
@@ -314,6 +336,10 @@ def test_a_race_plays_frames_pause_stops_them_and_every_screen_reads(page, app_u
     page.screenshot(path=str(artifacts / "gan_lab_phone_390_full.png"), full_page=True)
 
 
+def _on(box: dict, fx: float, fy: float) -> tuple[float, float]:
+    return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+
 PAD_DRAWN = """() => { const img = document.querySelector('#gan-lab-pad img');
     return img && img.complete && img.naturalWidth > 0; }"""
 POINT_LINES = """() => document.querySelector('#gan-lab-points textarea').value
@@ -329,26 +355,38 @@ def test_points_drawn_by_clicking_the_pad_train(page, app_url, artifacts):
     page.wait_for_function(POINT_LINES + " === 0", timeout=30_000)
     pad = page.locator("#gan-lab-pad img")
     blank = pad.get_attribute("src")
-    corners = [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.8), (0.5, 0.5)]
-    for n, (fx, fy) in enumerate(corners, 1):
-        pad.scroll_into_view_if_needed()  # and measured again: the accordion may still move
-        box = pad.bounding_box()
-        page.wait_for_function(PAD_DRAWN, timeout=30_000)
-        before = pad.get_attribute("src")
-        pad.click(position={"x": fx * box["width"], "y": fy * box["height"]})
-        page.wait_for_function(POINT_LINES + f" === {n + 1}", timeout=30_000)  # header + n
-        # the pad is redrawn with the new point: a click while its picture is swapped lands
-        # on no picture (a person sees the point appear first)
-        wait_for_new_image(page, "#gan-lab-pad img", before)
-    page.click("#gan-lab-undo")  # the middle point goes again
+    pad.scroll_into_view_if_needed()
+    page.wait_for_function(PAD_DRAWN, timeout=30_000)
+    page.mouse.click(*_on(pad.bounding_box(), 0.25, 0.25))  # one real click
+    page.wait_for_function(POINT_LINES + " === 2", timeout=30_000)
+    box = pad.bounding_box()
+    # Then four in one go, each sent before any answer: none may be lost (the pad's events
+    # dropped a click while one was pending, and built on the stale text the browser showed).
+    page.evaluate(
+        """corners => { const img = document.querySelector('#gan-lab-pad img');
+        const r = img.getBoundingClientRect();
+        for (const [fx, fy] of corners) for (const type of ['mousedown', 'mouseup', 'click'])
+            img.dispatchEvent(new MouseEvent(type, {bubbles: true,
+                clientX: r.left + fx * r.width, clientY: r.top + fy * r.height})); }""",
+        [(0.75, 0.25), (0.25, 0.75), (0.75, 0.8), (0.5, 0.5)],
+    )
+    page.wait_for_function(POINT_LINES + " === 6", timeout=30_000)  # header + 5
+    assert pad.bounding_box() == box  # the points box above scrolls instead of growing
+    # Sent in the same millisecond, the four may be taken in any order; all are kept.
+    five = data.parse_points(page.input_value("#gan-lab-points textarea"))
+    assert five[0, 0] < 0 < five[0, 1]  # the real click, top left: y grows upwards
+    quarters = np.sort(np.abs(five).max(1) > 1)  # four points near the corners, one central
+    assert quarters.tolist() == [False, True, True, True, True]
+    assert sorted(np.sign(five[np.abs(five).max(1) > 1]).tolist()) == [
+        [-1, -1], [-1, 1], [1, -1], [1, 1]
+    ]  # fmt: skip
+    page.click("#gan-lab-undo")  # the last point taken goes again
     page.wait_for_function(POINT_LINES + " === 5", timeout=30_000)
     page.wait_for_function(
         "src => document.querySelector('#gan-lab-pad img').src !== src", arg=blank, timeout=30_000
     )
-    text = page.input_value("#gan-lab-points textarea")
-    drawn = data.parse_points(text)
-    assert len(drawn) == 4 and np.all(np.abs(drawn) > 0.9)  # the four quarter points
-    assert drawn[0, 0] < 0 < drawn[0, 1] and drawn[3, 0] > 0 > drawn[3, 1]  # y grows upwards
+    drawn = data.parse_points(page.input_value("#gan-lab-points textarea"))
+    np.testing.assert_array_equal(drawn, five[:4])
     page.click("#gan-lab-train-points")
     page.wait_for_function(WAIT_STEPS, arg=["a", 1], timeout=120_000)  # a trained frame
     title = page.get_attribute("#gan-lab-plane-a img.gan-lab-picture", "alt")

@@ -19,6 +19,13 @@ RACE_CONTROL_KEYS = ("race", *(f"{k}_b" for k in RACE_KEYS))
 PLAYBACK_KEYS = ("steps_per_frame", "budget")
 CONTROL_KEYS = (*SETTING_KEYS, *RACE_CONTROL_KEYS, *PLAYBACK_KEYS)
 
+# What to look for once you train on points of your own (no preset describes that run).
+OWN_POINTS_NOTE = (
+    "Your points: each is a mode, a small blob. Watch the coverage curve: does G reach every "
+    "blob, or settle on a few and hop between them? Then race two losses (e.g. NS against "
+    "WGAN-GP) on the same points from the same start."
+)
+
 _BASE = {k: getattr(Gan2dConfig(), k) for k in SETTING_KEYS} | {
     "loss": "ns",
     "points": EXAMPLE_POINTS,  # kept in the box, used only when the data set is 'your points'

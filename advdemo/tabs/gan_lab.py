@@ -303,13 +303,14 @@ def show_pad(points):
 
 @ui.friendly
 def train_points(*controls):
-    """ "Train on these": a fresh run on your points from the current settings, playing."""
+    """ "Train on these": a fresh run on your points from the current settings, playing. The
+    preset's note no longer describes the run: it gives way to one for drawn points."""
     values = dict(zip(presets.CONTROL_KEYS, controls, strict=True))
     values["dataset"] = "points"
     playback = Playback.start(*_split(tuple(values[k] for k in presets.CONTROL_KEYS)))
     playback.playing = True
     frame = _frame(playback, "Playing on your points", summary=False)
-    return ("points", *frame)
+    return ("points", None, f"**What to look for.** {presets.OWN_POINTS_NOTE}", *frame)
 
 
 @ui.friendly
@@ -547,7 +548,7 @@ def _wire(v: dict) -> None:
         choose_preset, [v["preset_box"]], [*controls, v["look_for"], *frame], **INSTANT
     )
     c["upload"].upload(load_points, [c["upload"]], [c["points"], c["dataset"]], **INSTANT)
-    _wire_drawing(c, controls, frame)
+    _wire_drawing(c, controls, frame, [v["preset_box"], v["look_for"]])
     v["run_btn"].click(stop, [state], None, **INSTANT)
     settings = [c[k] for k in trainer.SETTING_KEYS]
     outputs = [v["plane_a"], v["curves"], v["status"], v["summary"]]
@@ -562,7 +563,7 @@ def _wire(v: dict) -> None:
     _wire_live(c, [state, *controls], frame)
 
 
-def _wire_drawing(c: dict, controls: list, frame: list) -> None:
+def _wire_drawing(c: dict, controls: list, frame: list, noted: list) -> None:
     """The pad shows the points box whatever changed it (a click, undo, typing, an upload)."""
     c["points"].change(show_pad, [c["points"]], [c["pad"]], trigger_mode="always_last", **INSTANT)
     # Clicks faster than answers: each is sent ("multiple"), one session's edits run in order
@@ -575,7 +576,7 @@ def _wire_drawing(c: dict, controls: list, frame: list) -> None:
     )
     c["undo"].click(undo_point, edited, edited, trigger_mode="multiple", **pad)
     c["clear"].click(clear_points, [c["points"]], edited, trigger_mode="multiple", **pad)
-    c["train_points"].click(train_points, controls, [c["dataset"], *frame], **INSTANT)
+    c["train_points"].click(train_points, controls, [c["dataset"], *noted, *frame], **INSTANT)
 
 
 SLID = ("k_d", "k_d_b", "batch", "steps_per_frame", "g_width", "d_width", "g_depth", "d_depth")

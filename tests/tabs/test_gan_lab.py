@@ -161,8 +161,9 @@ def test_clicks_on_the_pad_draw_a_set_that_trains_and_an_empty_one_is_refused():
     assert dataset == "points" and len(text.splitlines()) == 4  # header and three points
     assert gan_lab.show_pad(text).shape[:2] == (drawing.PAD_PIXELS,) * 2
     out = gan_lab.train_points(*controls(dataset="ring", points=text, steps_per_frame=2))
-    assert out[0] == "points" and marked_playing(out[2])
-    playback = out[1]
+    assert out[0] == "points" and marked_playing(out[4])
+    assert out[1] is None and "Your points" in out[2]  # no preset's note describes this run
+    playback = out[3]
     assert playback.playing and playback.a.data.modes == 3
     gan_lab.next_frame(playback)
     assert playback.steps_done == 2

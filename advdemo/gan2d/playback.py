@@ -9,6 +9,7 @@ both, so they stay in step. The tab keeps one Playback per browser session. No G
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class Playback:
     notes: list[str] = field(default_factory=list)
     playing: bool = False
     frames: int = 0  # frames played (the tab redraws the curves every few)
+    # Held while a frame is played and drawn, and while anything else draws the runs: a
+    # picture drawn meanwhile (a Pause) would otherwise mix steps (planes ahead of curves).
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @classmethod
     def start(cls, settings, race, steps_per_frame, budget) -> Playback:

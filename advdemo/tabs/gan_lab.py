@@ -165,9 +165,11 @@ def _summary(playback: Playback) -> dict:
 
 
 def _frame(playback: Playback, headline: str, summary: bool = True):
-    """(state, plane A, plane B, curves, status, numbers) for the outputs."""
-    numbers = _summary(playback) if summary else NO_CHANGE
-    return (playback, *_pictures(playback), playback.status(headline), numbers)
+    """(state, plane A, plane B, curves, status, numbers) for the outputs, of one step (a
+    frame being played meanwhile finishes first)."""
+    with playback.lock:
+        numbers = _summary(playback) if summary else NO_CHANGE
+        return (playback, *_pictures(playback), playback.status(headline), numbers)
 
 
 # --- callbacks ------------------------------------------------------------------------------
@@ -190,16 +192,17 @@ def next_frame(playback: Playback) -> dict:
     if not playback.playing:  # Pause came while the page was asking
         return {"playing": False, "pictures": {}, "sync": False}
     side = frames.side_pool()  # a race's run B plays and is drawn there meanwhile
-    try:
-        with single_thread():
-            playback.advance(pool=side)
-    except Exception:  # the page has no message box: stop, and the refresh says what failed
-        playback.playing = False
-        raise
-    if playback.finished():
-        playback.playing = False
-    curves = not playback.playing or playback.frames % CURVES_EVERY == 0
-    a, b, curves = _drawn(playback, curves, side)
+    with playback.lock:
+        try:
+            with single_thread():
+                playback.advance(pool=side)
+        except Exception:  # no message box in the page: stop, and the refresh says what failed
+            playback.playing = False
+            raise
+        if playback.finished():
+            playback.playing = False
+        curves = not playback.playing or playback.frames % CURVES_EVERY == 0
+        a, b, curves = _drawn(playback, curves, side)
     ids = ("gan-lab-plane-a", "gan-lab-plane-b", "gan-lab-curves")
     pictures = {i: p for i, p in zip(ids, (a, b, curves), strict=True) if p is not None}
     sync = not playback.playing or playback.frames % SYNC_EVERY == 0

@@ -98,6 +98,7 @@ def build_demo(store: ModelStore) -> gr.Blocks:
             gr.Markdown(models_markdown())
         gr.api(list_models, api_name="models", queue=False)
     demo.queue(default_concurrency_limit=1, max_size=256)
+    ui.light_work_below_sliders(demo)  # strips and grids yield the cores to slider faces
     return ui.readable_input_errors(demo)
 
 

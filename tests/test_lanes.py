@@ -42,6 +42,17 @@ def test_every_heavy_endpoint_queues_in_the_heavy_lane_and_sliders_in_their_own(
     assert ui.HEAVY_LANE["concurrency_limit"] == (None if lanes.spaces is None else 1)
 
 
+def test_the_light_lanes_events_run_below_the_sliders_and_no_other(demo):
+    """app.build_demo sent every light-lane event to the light threads, and only those."""
+    light = [f for f in demo.fns.values() if f.concurrency_id == ui.LIGHT_LANE["concurrency_id"]]
+    assert {"classify", "arithmetic", "interpolate", "truncation"} <= {f.api_name for f in light}
+    assert all(getattr(f.fn, "below_sliders", False) for f in light)
+    others = [f for f in demo.fns.values() if f not in light and f.fn is not None]
+    assert not any(getattr(f.fn, "below_sliders", False) for f in others)
+    assert ui.light_work_below_sliders(demo) == len(light)  # idempotent: wrapped once
+    assert not getattr(light[0].fn.__wrapped__, "below_sliders", False)
+
+
 def _held(monkeypatch, module, name: str):
     """Replace module.name by a call that records its thread, then blocks until released."""
     started, release, threads = threading.Event(), threading.Event(), []

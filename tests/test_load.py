@@ -9,6 +9,7 @@ tests/test_soak.py.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import random
 import sys
@@ -19,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from advdemo import ui
+from advdemo.core.errors import InputError
 from advdemo.models import runtime
+from advdemo.ui import lanes
 from benchmarks import load_test, server_timing
 from benchmarks.load_test import MIX, SLIDER, Settings, api_spec
 
@@ -91,10 +94,11 @@ def test_the_slider_target_is_judged_in_the_app_when_its_timing_is_known(
     )
 
 
-# --------------------------------------------------------------------------- ui.low_priority
+# ------------------------------------------------------------ ui.low_priority, below_sliders
 # Heavy callbacks (ui.on_gpu off ZeroGPU) run in one low-priority thread so that a long attack
-# or translation leaves the cores to sliders; these check the mechanics, tests/test_lanes.py
-# checks through the app that a slider is answered while a heavy job is held in its lane.
+# or translation leaves the cores to sliders, and the light lane's callbacks in threads niced
+# between the two; these check the mechanics, tests/test_lanes.py checks through the app that
+# a slider is answered while a heavy job is held in its lane.
 
 
 def test_low_priority_runs_in_the_niced_heavy_thread():
@@ -107,6 +111,44 @@ def test_low_priority_runs_in_the_niced_heavy_thread():
     if sys.platform.startswith("linux"):
         assert nice >= ui.HEAVY_NICENESS
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < ui.HEAVY_NICENESS
+
+
+def test_light_work_runs_below_the_sliders_and_above_heavy_work():
+    """The light lane's callbacks run in threads niced between sliders and heavy work: when a
+    strip and a slider's face both wait for a core, the face gets it."""
+
+    def where():
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return threading.current_thread().name, nice
+
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    name, nice = lanes.below_sliders(where)()
+    assert name.startswith("advdemo-light")
+    if sys.platform.startswith("linux"):
+        assert max(caller, lanes.LIGHT_NICENESS) <= nice < ui.HEAVY_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller  # unchanged
+
+
+def test_light_work_passes_results_errors_streams_and_context_through():
+    seen = contextvars.ContextVar("seen", default="unset")
+
+    @lanes.below_sliders
+    def job(fail: bool):
+        if fail:
+            raise InputError("bad")
+        return seen.get()
+
+    @lanes.below_sliders
+    def frames():
+        yield seen.get()
+        yield 2
+
+    seen.set("the caller's")
+    assert job(False) == "the caller's"
+    with pytest.raises(InputError, match="bad"):
+        job(True)
+    assert list(frames()) == ["the caller's", 2]
+    assert lanes.below_sliders(job) is not job and job.below_sliders
 
 
 def test_heavy_jobs_hand_freed_memory_back(monkeypatch):

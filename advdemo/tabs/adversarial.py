@@ -6,12 +6,13 @@ playground module runs a whole attack), the models come from the store. Public A
 adversarial image, perturbation ×10, top-5 after, metrics, top-5 before, original, summary,
 confidence plot, robustness checks, PNG) and "eps_sweep" (→ plot of probabilities against
 eps = 0..16/255); "linearity" and the attack's start are tabs/adversarial_why.py's.
-Per-session state: only which photo the results on screen belong to (gr.State).
+Per-session state: none (a new photo empties the old photo's results in the page itself).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 
 import gradio as gr
 
@@ -251,8 +252,7 @@ def attack(
     # (pictures, top-5s) comes as soon as the attack ends, the plot and the checks after.
     valid = request.download_exists
     for report in cache.shared(store).stream(asked.attack_key, stages, valid=valid):
-        # The last output is the gr.State: which photo the results on screen belong to.
-        yield (*report.outputs(), image)
+        yield report.outputs()
 
 
 def attack_known(
@@ -327,20 +327,37 @@ def apply_preset(key, names: tuple[str, ...]):
     return (str(images.asset(preset["image"])), *preset.pick(*names))
 
 
-def image_changed(store: ModelStore, image, model_name, results_for):
-    """A new photo: forget the previous attack's results and show the new top-5.
+# What a new photo empties, and what each shows empty: everything the old photo's attack and
+# ε sweep left (its top-5 before is replaced by the new photo's, see new_photo_top5).
+CLEARED_BY_NEW_PHOTO = {
+    "adversarial": None,
+    "perturbation": None,
+    "top5_after": None,
+    "metrics": "",
+    "original": None,
+    "summary": READY,
+    "history": None,
+    "checks": "",
+    "download": None,
+    "sweep_plot": None,
+}
 
-    A preset sets the photo and runs the attack at once; on a busy server this event may be
-    handled after the attack's results arrived, so results that belong to this very photo
-    (results_for) are kept.
-    """
-    if image is not None and image == results_for:
-        cleared = (gr.skip(),) * 10
-    else:
-        cleared = (None, None, None, "", None, READY, None, "", None, None)
-    if image is None:
-        return (*cleared, None)
-    return (*cleared, classify(store, image, model_name))
+
+def clear_in_page_js(outputs: dict[str, gr.components.Component]) -> str:
+    """JavaScript returning the empty values of `outputs` (named as in CLEARED_BY_NEW_PHOTO) as
+    the server sends them (an empty Label is {}, not null), for a js-only event: the page empties
+    them itself, as the photo changes. Emptied by a server event, they could be emptied after the
+    attack a preset starts with its photo answered (a cached answer comes at once)."""
+    values = []
+    for name, component in outputs.items():
+        value = component.postprocess(CLEARED_BY_NEW_PHOTO[name])
+        values.append(value.model_dump() if hasattr(value, "model_dump") else value)
+    return f"() => {json.dumps(values)}"
+
+
+def new_photo_top5(store: ModelStore, image, model_name) -> dict[str, float] | None:
+    """The top-5 of a new photo ("top-5 before"); none when the photo was removed."""
+    return None if image is None else classify(store, image, model_name)
 
 
 # --------------------------------------------------------------------------- layout
@@ -502,13 +519,11 @@ def build(store: ModelStore) -> None:
         ui.explanation(EXPLANATION + why.EXPLANATION)
 
     # ---- wiring
-    results_for = gr.State(None)
     preset_controls = ("method", "mode", "target", "eps_k", "step_k", "steps", "lam", "start")
-    # The attack's outputs are its report's fields in order, then the photo they belong to; a
-    # new photo clears them all (but the top-5 before, which it fills) and the sweep.
-    report = playground.AttackReport.names()
-    attack_outputs = [r[k] for k in report] + [results_for]
-    cleared_by_new_photo = [r[k] for k in report if k != "top5_before"] + [r["sweep_plot"]]
+    # The attack's outputs are its report's fields in order; a new photo clears them all (but
+    # the top-5 before, which it fills) and the sweep.
+    attack_outputs = [r[k] for k in playground.AttackReport.names()]
+    cleared = {k: r[k] for k in CLEARED_BY_NEW_PHOTO}
     attack_inputs = _inputs(attack, c)
     run_attack = ui.on_gpu(ui.friendly(ui.bind(attack, store)), ready=ui.bind(attack_known, store))
     gr.on(  # no trigger: when the page loads (the opening photo is set, not changed)
@@ -520,10 +535,16 @@ def build(store: ModelStore) -> None:
         show_progress="hidden",
         **ui.LIGHT_LANE,
     )
+    # A new photo. First (the page runs an event's listeners in order, each to its end) its
+    # old results are emptied in the page, at once; then the server classifies it, answering
+    # only "top-5 before": however late, that answer can no longer wipe a preset's results.
     c["image"].change(
-        ui.friendly(ui.bind(image_changed, store)),
-        [c["image"], c["model_name"], results_for],
-        [*cleared_by_new_photo, r["top5_before"]],
+        None, None, list(cleared.values()), js=clear_in_page_js(cleared), **ui.INSTANT
+    )
+    c["image"].change(
+        ui.friendly(ui.bind(new_photo_top5, store)),
+        [c["image"], c["model_name"]],
+        r["top5_before"],
         api_visibility="private",
         show_progress="hidden",
         **ui.LIGHT_LANE,

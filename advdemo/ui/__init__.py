@@ -2,7 +2,8 @@
 
 - errors: `friendly` turns library errors into messages a user can read; `bind` fixes a
   tab's model store as an endpoint's first parameter.
-- lanes: queue lanes and the low-priority heavy thread (`on_gpu`, `low_priority`).
+- lanes: queue lanes, the low-priority heavy thread (`on_gpu`, `low_priority`) and the
+  light lane's threads below the sliders (`light_work_below_sliders`).
 - components: `explanation` (Markdown with LaTeX), `image_upload` (opens only uploads),
   `seed_box`, `picture`, `preset_row`.
 - events: `INSTANT` settings and `set_then_redraw` for buttons that set controls, then draw.
@@ -26,6 +27,7 @@ from advdemo.ui.lanes import (
     HEAVY_NICENESS,
     LIGHT_LANE,
     SLIDER_LANE,
+    light_work_below_sliders,
     low_priority,
     on_gpu,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "explanation",
     "friendly",
     "image_upload",
+    "light_work_below_sliders",
     "low_priority",
     "on_gpu",
     "picture",

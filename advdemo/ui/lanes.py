@@ -96,7 +96,7 @@ def low_priority(fn: Callable[..., Any]) -> Callable[..., Any]:
             if getattr(_heavy_local, "inside", False):
                 yield from fn(*args, **kwargs)
             else:
-                yield from _iterate_in_heavy_thread(fn, args, kwargs)
+                yield from _iterate_in(_heavy_pool(), fn, args, kwargs)
 
         return gen_wrapper
 
@@ -117,9 +117,12 @@ def _then_release(fn: Callable[..., Any], *args, **kwargs):
         runtime.release_freed_memory()  # a heavy job's freed pages go back to the system
 
 
-def _iterate_in_heavy_thread(fn: Callable[..., Any], args: tuple, kwargs: dict):
-    """Yield what generator `fn` yields, running it in the heavy thread. If the consumer stops
-    early (the user left), the generator is closed there within half a second."""
+def _iterate_in(
+    pool: ThreadPoolExecutor, fn: Callable[..., Any], args: tuple, kwargs: dict, release=True
+):
+    """Yield what generator `fn` yields, running it in `pool` (the heavy thread, or the light
+    threads without `release`). If the consumer stops early (the user left), the generator is
+    closed there within half a second."""
     items: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
 
@@ -144,9 +147,10 @@ def _iterate_in_heavy_thread(fn: Callable[..., Any], args: tuple, kwargs: dict):
             hand_over((False, _FINISHED))
         finally:
             generator.close()
-            runtime.release_freed_memory()
+            if release:
+                runtime.release_freed_memory()
 
-    _heavy_pool().submit(contextvars.copy_context().run, produce)
+    pool.submit(contextvars.copy_context().run, produce)
     try:
         while True:
             ok, value = items.get()
@@ -175,6 +179,66 @@ SLIDER_LANE = {"concurrency_id": "slider", "concurrency_limit": 2}
 # Not batch=True: Gradio raises one error for a whole batch, so one user's bad value (a NaN
 # through the API) would fail every slider batched with it; and with this lane the 30-user
 # load test measured slider p95 150 ms inside the app, so batching has little left to win.
+
+
+# ---------------------------------------------------------------- light work below sliders
+# The light lane's strips, grids, classifications and interpolations (100-800 ms each under
+# load) ran at the sliders' priority, in Gradio's threads: with 100 users of the free mix the
+# two shared the cores and a slider's 5 ms face took 314 ms (p50) to 1.8 s (p95) to run in the
+# app. Light work now runs in LIGHT_WORKERS threads of its own at LIGHT_NICENESS, between the
+# sliders (0) and heavy work (HEAVY_NICENESS): when both wait for a core, the slider gets it.
+LIGHT_NICENESS = 5
+LIGHT_WORKERS = LIGHT_LANE["concurrency_limit"]  # as many as the lane lets in at once
+_light_pools: list[ThreadPoolExecutor] = []
+
+
+def _light_pool() -> ThreadPoolExecutor:
+    with _pool_lock:
+        if not _light_pools:
+            _light_pools.append(
+                ThreadPoolExecutor(
+                    LIGHT_WORKERS,
+                    thread_name_prefix="advdemo-light",
+                    initializer=runtime.lower_thread_priority,
+                    initargs=(LIGHT_NICENESS,),
+                )
+            )
+        return _light_pools[0]
+
+
+def below_sliders(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` (a function or a generator) in a light thread, with the caller's context
+    (Gradio's progress and warnings follow). Coroutines are left as they are."""
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        return fn
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            yield from _iterate_in(_light_pool(), fn, args, kwargs, release=False)
+
+        gen_wrapper.below_sliders = True  # type: ignore[attr-defined]
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return _light_pool().submit(contextvars.copy_context().run, fn, *args, **kwargs).result()
+
+    wrapper.below_sliders = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def light_work_below_sliders(blocks: gr.Blocks) -> int:
+    """Send every event of the light lane in `blocks` to the light threads (idempotent);
+    returns how many events that is. Called once the tabs are built (app.build_demo)."""
+    moved = 0
+    for block_fn in blocks.fns.values():
+        if block_fn.concurrency_id != LIGHT_LANE["concurrency_id"] or block_fn.fn is None:
+            continue
+        if not getattr(block_fn.fn, "below_sliders", False):
+            block_fn.fn = below_sliders(block_fn.fn)
+        moved += 1
+    return moved
 
 
 # ---------------------------------------------------------------- the fair heavy lane

@@ -6,7 +6,7 @@ playground module runs a whole attack), the models come from the store. Public A
 adversarial image, perturbation ×10, top-5 after, metrics, top-5 before, original, summary,
 confidence plot, robustness checks, PNG) and "eps_sweep" (→ plot of probabilities against
 eps = 0..16/255); "linearity" and the attack's start are tabs/adversarial_why.py's.
-Per-session state: none (a new photo empties the old photo's results in the page itself).
+Per-session state: the photo last chosen (ui.SessionLatest); the page empties old results.
 """
 
 from __future__ import annotations
@@ -525,7 +525,9 @@ def build(store: ModelStore) -> None:
     attack_outputs = [r[k] for k in playground.AttackReport.names()]
     cleared = {k: r[k] for k in CLEARED_BY_NEW_PHOTO}
     attack_inputs = _inputs(attack, c)
-    run_attack = ui.on_gpu(ui.friendly(ui.bind(attack, store)), ready=ui.bind(attack_known, store))
+    photo = ui.SessionLatest()  # a new photo holds back the old one's attack or sweep
+    attacking = ui.on_gpu(ui.friendly(ui.bind(attack, store)), ready=ui.bind(attack_known, store))
+    run_attack = ui.while_current(attacking, photo)
     gr.on(  # no trigger: when the page loads (the opening photo is set, not changed)
         None,
         ui.friendly(ui.bind(opening_top5, store)),
@@ -535,12 +537,12 @@ def build(store: ModelStore) -> None:
         show_progress="hidden",
         **ui.LIGHT_LANE,
     )
-    # A new photo. First (the page runs an event's listeners in order, each to its end) its
-    # old results are emptied in the page, at once; then the server classifies it, answering
-    # only "top-5 before": however late, that answer can no longer wipe a preset's results.
+    # A new photo: its old results are emptied in the page at once (listeners run in order, each
+    # to its end); then the server notes it (see `photo`) and classifies it ("top-5 before").
     c["image"].change(
         None, None, list(cleared.values()), js=clear_in_page_js(cleared), **ui.INSTANT
     )
+    c["image"].change(photo.remember, c["image"], None, **ui.INSTANT)
     c["image"].change(
         ui.friendly(ui.bind(new_photo_top5, store)),
         [c["image"], c["model_name"]],
@@ -576,7 +578,7 @@ def build(store: ModelStore) -> None:
     attack_progress = {"show_progress_on": [r["adversarial"], r["history"]], **ui.HEAVY_LANE}
     run.click(run_attack, attack_inputs, attack_outputs, api_name="attack", **attack_progress)
     sweep_btn.click(
-        ui.on_gpu(ui.friendly(ui.bind(sweep, store))),
+        ui.while_current(ui.on_gpu(ui.friendly(ui.bind(sweep, store))), photo),
         _inputs(sweep, c),
         r["sweep_plot"],
         api_name="eps_sweep",

@@ -9,6 +9,8 @@
 - events: `INSTANT` settings and `set_then_redraw` for buttons that set controls, then draw.
 - inputs: `readable_input_errors`, every input checked on the server before Gradio keeps it.
 - serving: serving a room at once (page replay, atomic image files, request body limit).
+- sessions: a new session without the whole page's config; `SessionLatest` and
+  `while_current`, which hold back answers for a value the session has moved on from.
 """
 
 from advdemo.ui.components import (
@@ -31,6 +33,7 @@ from advdemo.ui.lanes import (
     low_priority,
     on_gpu,
 )
+from advdemo.ui.sessions import SessionLatest, while_current
 
 __all__ = [
     "DEFAULT_MAX_TEXT",
@@ -42,6 +45,7 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "SLIDER_LANE",
     "UNEXPECTED",
+    "SessionLatest",
     "bind",
     "explanation",
     "friendly",
@@ -55,4 +59,5 @@ __all__ = [
     "refusal",
     "seed_box",
     "set_then_redraw",
+    "while_current",
 ]

@@ -17,17 +17,28 @@ builds them all when iterated. The result is the same as Gradio's.
 The replacement copies Gradio's constructor but for that one line, so it is installed only
 when the installed Gradio's constructor is the one it was written against (CHECKED_SOURCE);
 otherwise Gradio's own stays and an error is logged.
+
+Also here: `SessionLatest`, the latest value of one control in each session as the server
+last heard of it, and `while_current`, which holds back a callback's answers once the session
+has moved on from the value they were asked for (a new photo while an attack runs: its
+results would land under the new photo, after the page emptied the old ones).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import logging
 import os
-from collections.abc import Iterator, MutableMapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, MutableMapping
 from copy import copy
 from typing import Any
+
+import gradio as gr
+from gradio.context import LocalContext
 
 log = logging.getLogger("advdemo.sessions")
 
@@ -126,3 +137,83 @@ def lazy_session_configs() -> bool:
     _session_init.gradio_original = SessionState.__init__  # type: ignore[attr-defined]
     SessionState.__init__ = _session_init
     return True
+
+
+# --------------------------------------------------------------- a session's latest value
+MAX_SESSIONS = 20_000  # sessions remembered; the longest silent are forgotten first
+
+
+def _session_hash() -> str | None:
+    """The browser session (or gradio_client Client) of the event being handled, if any."""
+    return getattr(LocalContext.request.get(None), "session_hash", None) or None
+
+
+class SessionLatest:
+    """The latest value of one control in each session, as the server last heard of it
+    (`remember`, wired to the control's change event). A session that never said is never
+    taken to have moved on (API callers have no such events)."""
+
+    def __init__(self, limit: int = MAX_SESSIONS) -> None:
+        self._values: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def remember(self, value: object) -> None:
+        session = _session_hash()
+        if session is None:
+            return
+        with self._lock:
+            self._values[session] = value
+            self._values.move_to_end(session)
+            while len(self._values) > self._limit:
+                self._values.popitem(last=False)
+
+    def moved_on(self, value: object) -> bool:
+        """Whether this session's latest value is now another one than `value`."""
+        session = _session_hash()
+        with self._lock:
+            return session in self._values and self._values[session] != value
+
+
+def _held(item: object) -> object:
+    """Outputs left as they are: one gr.skip() per output of `item`."""
+    return tuple(gr.skip() for _ in item) if isinstance(item, tuple) else gr.skip()
+
+
+def while_current(fn: Callable[..., Any], latest: SessionLatest, position: int = 0):
+    """`fn`, a Gradio callback (function or generator, async or not), whose answers are held
+    back (left as they are on screen) once the session's latest value is no longer its
+    argument `position`. It still runs to its end: its work may be shared with other users."""
+
+    def kept(item: object, args: tuple) -> object:
+        return _held(item) if latest.moved_on(args[position]) else item
+
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        async def async_stream(*args, **kwargs):
+            async for item in fn(*args, **kwargs):
+                yield kept(item, args)
+
+        return async_stream
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_call(*args, **kwargs):
+            return kept(await fn(*args, **kwargs), args)
+
+        return async_call
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            for item in fn(*args, **kwargs):
+                yield kept(item, args)
+
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        return kept(fn(*args, **kwargs), args)
+
+    return call

@@ -262,8 +262,10 @@ def test_a_new_photo_empties_the_old_results_in_the_page_then_the_server_classif
     change (the page runs them in order, each to its end); the server's answers only top-5."""
     image = by_elem_id(demo, "adv-image")
     listeners = [f for f in demo.fns.values() if (image._id, "change") in f.targets]
-    assert len(listeners) == 2
-    clear, top5 = listeners
+    assert len(listeners) == 3
+    clear, remember, top5 = listeners
+    assert not remember.queue and [i.elem_id for i in remember.inputs] == ["adv-image"]
+    assert not remember.outputs  # the server notes the session's photo (see the next test)
     cleared = {
         "adversarial": "adv-adversarial",
         "perturbation": "adv-perturbation",
@@ -278,7 +280,6 @@ def test_a_new_photo_empties_the_old_results_in_the_page_then_the_server_classif
     }
     assert clear.fn is None and not clear.inputs and not clear.queue
     assert [o.elem_id for o in clear.outputs] == list(cleared.values())
-    # the values the page sets, in the outputs' order: each empty, the summary says what to do
     # the values the page sets, in the outputs' order, as the server sends them empty: no
     # picture, plot or file, empty Markdown, an empty Label ({}: the page fails on null), and
     # the summary says what to do
@@ -467,6 +468,46 @@ def test_cat_to_iguana_in_a_browser(browser, app_url, artifacts, monkeypatch):
         page.locator("#adv-results").scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "adversarial-new-photo-cleared-1366x900.png"))
         assert not errors
+    finally:
+        release.set()
+        page.close()
+
+
+@pytest.mark.browser
+def test_a_new_photo_holds_back_the_attack_on_the_old_one(browser, app_url, monkeypatch):
+    """Another photo while an attack runs: the page empties the results at once, and the old
+    photo's attack, answering later, must not fill them again (under the new photo)."""
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    real_stages = playground.attack_stages
+
+    def held_stages(*args, **kwargs):
+        started.set()
+        release.wait(120)
+        yield from real_stages(*args, **kwargs)
+        finished.set()
+
+    fresh = ResultCache()  # no answer known before: the attack runs, and is held
+    monkeypatch.setattr(adversarial.cache, "shared", lambda store: fresh)
+    monkeypatch.setattr(playground, "attack_stages", held_stages)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        page.goto(app_url)
+        open_tab(page, adversarial.TITLE)
+        page.wait_for_selector("#adv-examples", timeout=60_000)
+        open_example(page, "rocket.jpg")
+        wait_for_top5_before(page, "missile")
+        page.click("#adv-run")
+        assert started.wait(120)
+        open_example(page, "coffee.png")  # while the rocket's attack runs
+        wait_for_top5_before(page, "espresso")
+        release.set()
+        assert finished.wait(180)
+        # The old attack's answers left the server after this point; on this quiet page they
+        # would be drawn within milliseconds (the page's events come in one stream).
+        page.wait_for_timeout(2000)
+        assert page.locator("#adv-perturbation img, #adv-adversarial img").count() == 0
+        assert page.locator("#adv-history .js-plotly-plot, #adv-checks table").count() == 0
+        assert page.locator("#adv-summary").inner_text().startswith("Press a preset")
     finally:
         release.set()
         page.close()

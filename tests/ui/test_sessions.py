@@ -82,3 +82,57 @@ def test_the_checked_source_is_this_gradios():
     """Fails when Gradio is upgraded: read its new constructor, then update the copy and
     CHECKED_SOURCE together."""
     assert sessions.source_digest() == sessions.CHECKED_SOURCE
+
+
+# --------------------------------------------------------------- a session's latest value
+
+
+class _Request:
+    def __init__(self, session_hash):
+        self.session_hash = session_hash
+
+
+def _in_session(session_hash, fn, *args):
+    """fn(*args) as Gradio runs a callback of that session (its request in LocalContext)."""
+    from gradio.context import LocalContext
+
+    token = LocalContext.request.set(_Request(session_hash))
+    try:
+        return fn(*args)
+    finally:
+        LocalContext.request.reset(token)
+
+
+def test_answers_for_a_value_the_session_left_are_held_back():
+    latest = sessions.SessionLatest(limit=2)
+    steps = []
+
+    def attack(photo, strength):
+        steps.append("first")
+        yield (f"{photo} at {strength}", "plot to come")
+        _in_session("ann", latest.remember, "panda.png")  # Ann picks another photo meanwhile
+        steps.append("second")
+        yield (f"{photo} at {strength}", "plot")
+
+    held = sessions.while_current(attack, latest)
+    _in_session("ann", latest.remember, "cat.png")
+    answers = _in_session("ann", lambda: list(held("cat.png", 4)))
+    assert answers[0] == ("cat.png at 4", "plot to come")
+    assert all(isinstance(a, type(sessions.gr.skip())) for a in answers[1])  # left as they are
+    assert steps == ["first", "second"]  # it ran to its end (its work may be shared)
+    # Bob never said which photo he has (an API caller): nothing is held back for him.
+    assert _in_session("bob", lambda: list(held("cat.png", 4)))[1][1] == "plot"
+    # Outside any session nothing is held either, and the oldest sessions are forgotten.
+    assert list(held("cat.png", 4))[1][1] == "plot"
+    _in_session("bob", latest.remember, "rocket.jpg")
+    _in_session("cy", latest.remember, "rocket.jpg")
+    assert not _in_session("ann", latest.moved_on, "cat.png")  # Ann was forgotten
+
+
+def test_a_plain_callback_is_held_back_too():
+    latest = sessions.SessionLatest()
+    sweep = sessions.while_current(lambda photo: f"sweep of {photo}", latest)
+    _in_session("ann", latest.remember, "cat.png")
+    assert _in_session("ann", sweep, "cat.png") == "sweep of cat.png"
+    _in_session("ann", latest.remember, "panda.png")
+    assert isinstance(_in_session("ann", sweep, "cat.png"), type(sessions.gr.skip()))

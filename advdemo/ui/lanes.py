@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
-from gradio.context import LocalContext
 
 from advdemo.models import runtime
+from advdemo.ui.sessions import session_hash
 
 try:  # Hugging Face Spaces install `spaces`; on a ZeroGPU Space, spaces.GPU lends a GPU per call
     import spaces
@@ -433,8 +433,7 @@ def heavy_lane() -> FairLane:
 def _session() -> str:
     """The Gradio session of the event being handled (each browser tab, each gradio_client
     Client has its own); a call outside any session is a session of its own."""
-    request = LocalContext.request.get(None)
-    session = getattr(request, "session_hash", None)
+    session = session_hash()
     return str(session) if session else f"anonymous-{uuid.uuid4().hex}"
 
 

@@ -143,7 +143,7 @@ def lazy_session_configs() -> bool:
 MAX_SESSIONS = 20_000  # sessions remembered; the longest silent are forgotten first
 
 
-def _session_hash() -> str | None:
+def session_hash() -> str | None:
     """The browser session (or gradio_client Client) of the event being handled, if any."""
     return getattr(LocalContext.request.get(None), "session_hash", None) or None
 
@@ -159,7 +159,7 @@ class SessionLatest:
         self._limit = limit
 
     def remember(self, value: object) -> None:
-        session = _session_hash()
+        session = session_hash()
         if session is None:
             return
         with self._lock:
@@ -170,7 +170,7 @@ class SessionLatest:
 
     def moved_on(self, value: object) -> bool:
         """Whether this session's latest value is now another one than `value`."""
-        session = _session_hash()
+        session = session_hash()
         with self._lock:
             return session in self._values and self._values[session] != value
 
